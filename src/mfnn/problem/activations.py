@@ -1,0 +1,281 @@
+"""Activations sigma(t) with derivatives and the Gaussian expectations mfnn needs.
+
+Every activation provides, for G ~ N(0,1), scale s >= 0 and shift b,
+
+* ``hermite_coeffs(s, b, K)``: chat_k(s, b) = E[sigma(s G + b) h_k(G)], k < K, with h_k the
+  orthonormal Hermite polynomials.  chat_0 = E sigma(sG + b) is the m(s) of the PNAS notes.
+* ``second_moment(s, b)``: E[sigma(sG + b)^2].
+
+Piecewise-linear activations (the PNAS ramp, ReLU, any user shape) have closed forms: by Stein's
+lemma E[sigma(sG+b) He_k(G)] = s E[sigma'(sG+b) He_{k-1}(G)], sigma' is piecewise constant and
+int_a^b He_{k-1} phi = He_{k-2}(a) phi(a) - He_{k-2}(b) phi(b).  Smooth activations use
+Gauss-Hermite quadrature.  Derivatives are attached with ``jax.custom_jvp`` so autodiff of any
+unit uses the documented sigma'.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import erf as _erf
+
+from ..errors import check
+from ..numerics.hermite import gauss_hermite, hermite_functions, normal_cdf, normal_pdf
+
+_CLIP = 38.0  # |breakpoint / s| beyond this: phi underflows to 0 and Phi to 0/1 in float64
+_N_QUAD = 160  # Gauss-Hermite nodes for smooth activations
+
+
+class Activation:
+    """Base class: subclasses define ``value`` and ``deriv``; Gaussian moments default to quadrature."""
+
+    name = "activation"
+
+    def value(self, t):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def deriv(self, t):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __call__(self, t):
+        return _with_derivative(self, t)
+
+    # Gaussian expectations by Gauss-Hermite quadrature (exact enough for smooth sigma).
+    def _quad(self, fn, s, b, n_terms):
+        g, w = gauss_hermite(_N_QUAD)
+        s, b = jnp.broadcast_arrays(jnp.asarray(s, dtype=float), jnp.asarray(b, dtype=float))
+        vals = fn(s[..., None] * g + b[..., None])  # (..., Q)
+        h = hermite_functions(jnp.asarray(g), n_terms)  # (K, Q)
+        return jnp.einsum("...q,kq->k...", vals * w, h)
+
+    def hermite_coeffs(self, s, b, n_terms: int):
+        """chat_k(s, b) = E[sigma(sG + b) h_k(G)], shape (n_terms,) + broadcast(s, b).shape."""
+        return self._quad(self.value, s, b, n_terms)
+
+    def deriv_coeffs(self, s, b, n_terms: int):
+        """D_k(s, b) = E[sigma'(sG + b) h_k(G)] = d chat_k / db."""
+        return self._quad(self.deriv, s, b, n_terms)
+
+    def second_moment(self, s, b):
+        g, w = gauss_hermite(_N_QUAD)
+        s, b = jnp.asarray(s), jnp.asarray(b)
+        vals = self.value(s[..., None] * g + b[..., None])
+        return jnp.sum(vals * vals * w, axis=-1)
+
+    def coeffs_with_grad(self, s, b, n_terms: int):
+        """(chat_k, d chat_k/ds, d chat_k/db) for k < n_terms.
+
+        d/ds E[sigma(sG+b) h_k] = E[sigma' G h_k] = sqrt(k+1) D_{k+1} + sqrt(k) D_{k-1}
+        (G h_k = sqrt(k+1) h_{k+1} + sqrt(k) h_{k-1}); d/db chat_k = D_k.
+        """
+        c = self.hermite_coeffs(s, b, n_terms)
+        D = self.deriv_coeffs(s, b, n_terms + 1)
+        return c, _ds_from_D(D, n_terms), D[:n_terms]
+
+
+def _ds_from_D(D, n_terms):
+    """d chat_k/ds = sqrt(k+1) D_{k+1} + sqrt(k) D_{k-1}, from D_0..D_{n_terms}."""
+    k = jnp.arange(n_terms, dtype=float).reshape((-1,) + (1,) * (D.ndim - 1))
+    lower = jnp.concatenate([jnp.zeros_like(D[:1]), D[: n_terms - 1]])
+    return jnp.sqrt(k + 1) * D[1 : n_terms + 1] + jnp.sqrt(k) * lower
+
+
+def _with_derivative(act: Activation, t):
+    @jax.custom_jvp
+    def f(t):
+        return act.value(t)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (t,), (dt,) = primals, tangents
+        return act.value(t), act.deriv(t) * dt
+
+    return f(t)
+
+
+@dataclass(frozen=True)
+class PiecewiseLinear(Activation):
+    """Continuous piecewise-linear sigma through (breakpoints[j], values[j]), linear tails.
+
+    Tail slopes default to 0 (bounded sigma, as in the PNAS ramp); ReLU is breakpoints (0,),
+    values (0,), right_slope 1.  Non-monotone shapes (PNAS Fig. 4) are allowed.
+    """
+
+    breakpoints: tuple
+    values: tuple
+    left_slope: float = 0.0
+    right_slope: float = 0.0
+    name: str = "piecewise_linear"
+
+    def __post_init__(self):
+        bp = tuple(float(x) for x in self.breakpoints)
+        vs = tuple(float(x) for x in self.values)
+        object.__setattr__(self, "breakpoints", bp)
+        object.__setattr__(self, "values", vs)
+        check(len(bp) >= 1, "activation.breakpoints", "need at least one breakpoint")
+        check(len(bp) == len(vs), "activation.values", "need one value per breakpoint")
+        check(all(b2 > b1 for b1, b2 in zip(bp, bp[1:])), "activation.breakpoints", "must be strictly increasing")
+
+    @classmethod
+    def ramp(cls, t1=0.5, t2=1.5, s1=-2.5, s2=7.5):
+        """The PNAS 2018 ramp: s1 for t <= t1, linear to s2 at t2, s2 beyond (defaults: slope 10)."""
+        check(t2 > t1, "activation.t2", f"need t2 > t1, got t1={t1}, t2={t2}")
+        return cls((t1, t2), (s1, s2), name="ramp")
+
+    # pieces: (lo, hi, slope, anchor_t, anchor_value) with sigma(t) = anchor_value + slope (t - anchor_t)
+    @property
+    def _pieces(self):
+        bp, vs = self.breakpoints, self.values
+        pieces = [(-math.inf, bp[0], self.left_slope, bp[0], vs[0])]
+        for j in range(len(bp) - 1):
+            slope = (vs[j + 1] - vs[j]) / (bp[j + 1] - bp[j])
+            pieces.append((bp[j], bp[j + 1], slope, bp[j], vs[j]))
+        pieces.append((bp[-1], math.inf, self.right_slope, bp[-1], vs[-1]))
+        return pieces
+
+    def value(self, t):
+        t = jnp.asarray(t)
+        out = jnp.full_like(t, self.values[0]) + self.left_slope * jnp.minimum(t - self.breakpoints[0], 0.0)
+        for lo, hi, slope, t0, _ in self._pieces[1:]:
+            # add each segment's slope over the part of (lo, hi) below t
+            out = out + slope * (jnp.clip(t, lo, hi) - t0)
+        return out
+
+    def deriv(self, t):
+        t = jnp.asarray(t)
+        out = jnp.zeros_like(t)
+        for lo, hi, slope, _, _ in self._pieces:
+            out = out + jnp.where((t > lo) & (t <= hi), slope, 0.0)
+        return out
+
+    def _limits(self, s, b, lo, hi):
+        """Standardized limits (lo - b)/s, (hi - b)/s of a piece, clipped; s = 0 handled by the clip."""
+        s_safe = jnp.maximum(s, 1e-300)
+        a = jnp.clip((lo - b) / s_safe, -_CLIP, _CLIP) if math.isfinite(lo) else jnp.full_like(s, -_CLIP)
+        z = jnp.clip((hi - b) / s_safe, -_CLIP, _CLIP) if math.isfinite(hi) else jnp.full_like(s, _CLIP)
+        return a, z
+
+    def _piece_arrays(self, s, b, sloped_only=False):
+        """Stacked limits (P, ...) and per-piece slope / intercept arrays."""
+        pieces = [p for p in self._pieces if p[2] != 0.0] if sloped_only else self._pieces
+        lims = [self._limits(s, b, lo, hi) for lo, hi, *_ in pieces]
+        a = jnp.stack([l[0] for l in lims])
+        z = jnp.stack([l[1] for l in lims])
+        shape = (-1,) + (1,) * s.ndim
+        slope = jnp.asarray([p[2] for p in pieces]).reshape(shape)
+        # on a piece sigma(sG + b) = c0 + c1 G with c0 = v0 + slope (b - t0), c1 = slope s
+        c0 = jnp.asarray([p[4] for p in pieces]).reshape(shape) + slope * (
+            b[None] - jnp.asarray([p[3] for p in pieces]).reshape(shape))
+        return a, z, slope, c0
+
+    def deriv_coeffs(self, s, b, n_terms: int):
+        """D_k = sum_pieces slope * int_a^z h_k phi, with int_a^z h_k phi = (h_{k-1} phi)(a) - (h_{k-1} phi)(z) over sqrt(k)."""
+        s, b = jnp.broadcast_arrays(jnp.asarray(s, dtype=float), jnp.asarray(b, dtype=float))
+        if not any(p[2] != 0.0 for p in self._pieces):
+            return jnp.zeros((n_terms,) + s.shape)
+        a, z, slope, _ = self._piece_arrays(s, b, sloped_only=True)
+        d0 = jnp.sum(slope * (normal_cdf(z) - normal_cdf(a)), axis=0)
+        if n_terms == 1:
+            return d0[None]
+        ends = jnp.stack([a, z])  # (2, P, ...)
+        hp = hermite_functions(ends, n_terms - 1) * normal_pdf(ends)[None]  # (K-1, 2, P, ...)
+        diff = jnp.sum(slope[None] * (hp[:, 0] - hp[:, 1]), axis=1)  # (K-1, ...)
+        k = jnp.sqrt(jnp.arange(1, n_terms, dtype=float)).reshape((-1,) + (1,) * s.ndim)
+        return jnp.concatenate([d0[None], diff / k])
+
+    def _mean(self, s, b):
+        """chat_0 = E sigma(sG + b), summed over pieces with truncated normal moments."""
+        a, z, slope, c0 = self._piece_arrays(s, b)
+        m0 = normal_cdf(z) - normal_cdf(a)
+        m1 = normal_pdf(a) - normal_pdf(z)
+        return jnp.sum(c0 * m0 + slope * s[None] * m1, axis=0)
+
+    def _coeffs_from_D(self, s, b, D, n_terms):
+        """chat_0 piecewise; chat_k = s D_{k-1} / sqrt(k) for k >= 1 (Stein)."""
+        c_0 = self._mean(s, b)
+        k = jnp.sqrt(jnp.arange(1, n_terms, dtype=float)).reshape((-1,) + (1,) * s.ndim)
+        return jnp.concatenate([c_0[None], s[None] * D[: n_terms - 1] / k])
+
+    def hermite_coeffs(self, s, b, n_terms: int):
+        s, b = jnp.broadcast_arrays(jnp.asarray(s, dtype=float), jnp.asarray(b, dtype=float))
+        if n_terms == 1:
+            return self._mean(s, b)[None]
+        return self._coeffs_from_D(s, b, self.deriv_coeffs(s, b, n_terms - 1), n_terms)
+
+    def coeffs_with_grad(self, s, b, n_terms: int):
+        s, b = jnp.broadcast_arrays(jnp.asarray(s, dtype=float), jnp.asarray(b, dtype=float))
+        D = self.deriv_coeffs(s, b, n_terms + 1)
+        return self._coeffs_from_D(s, b, D, n_terms), _ds_from_D(D, n_terms), D[:n_terms]
+
+    def second_moment(self, s, b):
+        s, b = jnp.broadcast_arrays(jnp.asarray(s, dtype=float), jnp.asarray(b, dtype=float))
+        total = jnp.zeros_like(s)
+        for lo, hi, slope, t0, v0 in self._pieces:
+            a, z = self._limits(s, b, lo, hi)
+            pa, pz = normal_pdf(a), normal_pdf(z)
+            m0 = normal_cdf(z) - normal_cdf(a)
+            m1 = pa - pz
+            m2 = m0 + a * pa - z * pz  # E[G^2; a < G < z]
+            c0 = v0 + slope * (b - t0)  # sigma = c0 + c1 G on the piece
+            c1 = slope * s
+            total = total + c0 * c0 * m0 + 2 * c0 * c1 * m1 + c1 * c1 * m2
+        return total
+
+
+def ramp(t1=0.5, t2=1.5, s1=-2.5, s2=7.5) -> PiecewiseLinear:
+    """The PNAS 2018 piecewise-linear activation sigma(t1, t2, s1, s2)."""
+    return PiecewiseLinear.ramp(t1, t2, s1, s2)
+
+
+def relu() -> PiecewiseLinear:
+    return PiecewiseLinear((0.0,), (0.0,), 0.0, 1.0, name="relu")
+
+
+@dataclass(frozen=True)
+class Tanh(Activation):
+    name: str = "tanh"
+
+    def value(self, t):
+        return jnp.tanh(t)
+
+    def deriv(self, t):
+        return 1.0 - jnp.tanh(t) ** 2
+
+
+@dataclass(frozen=True)
+class Sigmoid(Activation):
+    name: str = "sigmoid"
+
+    def value(self, t):
+        return jax.nn.sigmoid(t)
+
+    def deriv(self, t):
+        sg = jax.nn.sigmoid(t)
+        return sg * (1.0 - sg)
+
+
+@dataclass(frozen=True)
+class Erf(Activation):
+    name: str = "erf"
+
+    def value(self, t):
+        return _erf(t)
+
+    def deriv(self, t):
+        return 2.0 / math.sqrt(math.pi) * jnp.exp(-t * t)
+
+
+def get_activation(spec) -> Activation:
+    """Activation from a name ('ramp', 'relu', 'tanh', 'sigmoid', 'erf') or an instance."""
+    if isinstance(spec, Activation):
+        return spec
+    table = {"ramp": ramp, "relu": relu, "tanh": Tanh, "sigmoid": Sigmoid, "erf": Erf}
+    from ..errors import ConfigError
+
+    if spec not in table:
+        raise ConfigError("activation", f"unknown activation {spec!r}; choose from {sorted(table)}")
+    return table[spec]()

@@ -1,0 +1,154 @@
+"""Data laws (tasks) and their population terms V, U, R_N (PNAS 2018 eqs. 2-4).
+
+    R_N(theta) = R_# + (2/N) sum_i V(theta_i) + (1/N^2) sum_ij U(theta_i, theta_j)
+    V(theta) = -E{y sigma_*(x; theta)},   U(theta, theta') = E{sigma_*(x; theta) sigma_*(x; theta')}
+
+Gaussian-mixture tasks evaluate these EXACTLY for ``ProjectionUnit`` through Hermite
+coefficients: given the class, <w, x> + b = s G + b with s = tau ||w||, and two neurons with
+cosine c give (Mehler)  E[sigma(s G + b) sigma(s' G' + b')] = sum_k chat_k(s,b) chat_k(s',b') c^k.
+The series is truncated at ``n_hermite`` terms for i != j (error <= |c|^K E sigma^2, far below
+1e-8 for the cosines of random directions at d >= 10); the diagonal i = j uses the exact
+second moment.  Other units fall back to Monte Carlo with ``n_mc`` samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from ..errors import check
+from ..numerics.random import normal as fast_normal
+from .units import ProjectionUnit, Unit
+
+
+class Task:
+    """A data law P(x, y): ``sample(key, n) -> (x (n,d), y (n,))`` and population terms."""
+
+    d: int
+    n_mc: int = 20000  # Monte Carlo sample size for units without exact terms
+
+    def sample(self, key, n: int, dtype=jnp.float64):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @property
+    def y_second_moment(self) -> float:  # R_# = E y^2
+        raise NotImplementedError
+
+    def has_exact_terms(self, unit: Unit) -> bool:
+        return False
+
+    # Monte Carlo fallbacks (fixed key: the same sample every call, so risks are comparable).
+    def _mc_sample(self, dtype=jnp.float64):
+        return self.sample(jax.random.PRNGKey(12345), self.n_mc, dtype)
+
+    def risk(self, unit: Unit, theta):
+        """R_N(theta) for a batch of N neurons (dict of arrays with leading axis N)."""
+        x, y = self._mc_sample(theta_dtype(theta))
+        yhat = jnp.mean(jax.vmap(lambda th: jax.vmap(lambda xx: unit.apply(th, xx))(x))(theta), axis=0)
+        return jnp.mean((y - yhat) ** 2)
+
+    def V(self, unit: Unit, theta):
+        """V(theta) for a batch of neurons."""
+        x, y = self._mc_sample(theta_dtype(theta))
+        vals = jax.vmap(lambda th: jax.vmap(lambda xx: unit.apply(th, xx))(x))(theta)
+        return -jnp.mean(vals * y, axis=-1)
+
+    def U(self, unit: Unit, theta1, theta2):
+        """U(theta1, theta2) elementwise over two batches of neurons of equal size."""
+        x, _ = self._mc_sample(theta_dtype(theta1))
+        f = lambda th: jax.vmap(lambda xx: unit.apply(th, xx))(x)
+        return jnp.mean(jax.vmap(f)(theta1) * jax.vmap(f)(theta2), axis=-1)
+
+
+def theta_dtype(theta):
+    return jax.tree_util.tree_leaves(theta)[0].dtype
+
+
+@dataclass(frozen=True)
+class IsotropicGaussians(Task):
+    """y = +-1 equiprobable, x | y ~ N(0, (1 + y Delta)^2 I_d)  (PNAS 2018 section on Fig. 1).
+
+    R_# = 1.  Exact population terms for ``ProjectionUnit``.
+    """
+
+    d: int
+    delta: float = 0.8
+    n_hermite: int = 64
+    n_mc: int = 20000
+
+    def __post_init__(self):
+        check(isinstance(self.d, int) and self.d >= 1, "d", f"must be a positive integer, got {self.d!r}")
+        check(0 < self.delta < 1, "delta", f"must be in (0, 1), got {self.delta}")
+        check(self.n_hermite >= 2, "n_hermite", f"must be >= 2, got {self.n_hermite}")
+
+    @property
+    def taus(self):
+        return (1.0 + self.delta, 1.0 - self.delta)
+
+    @property
+    def y_second_moment(self) -> float:
+        return 1.0
+
+    def sample(self, key, n: int, dtype=jnp.float64):
+        ky, kx = jax.random.split(key)
+        y = jnp.where(jax.random.bernoulli(ky, 0.5, (n,)), 1.0, -1.0).astype(dtype)
+        x = fast_normal(kx, (n, self.d), dtype) * (1.0 + self.delta * y)[:, None]
+        return x, y
+
+    def has_exact_terms(self, unit: Unit) -> bool:
+        return isinstance(unit, ProjectionUnit)
+
+    # --- exact terms for ProjectionUnit -------------------------------------------------
+    def V(self, unit, theta):
+        if not self.has_exact_terms(unit):
+            return super().V(unit, theta)
+        r = jnp.linalg.norm(theta["w"], axis=-1)
+        act, b = unit.activation, theta["b"]
+        tp, tm = self.taus
+        m_p = act.hermite_coeffs(tp * r, b, 1)[0]
+        m_m = act.hermite_coeffs(tm * r, b, 1)[0]
+        # y = +1 with x-scale tau_+, y = -1 with tau_-:  V = -(a/2) [m(tau_+ r) - m(tau_- r)]
+        return -0.5 * theta["a"] * (m_p - m_m)
+
+    def U(self, unit, theta1, theta2):
+        """Exact U for distinct neurons (series in the cosine; use ``risk`` for i = j terms)."""
+        if not self.has_exact_terms(unit):
+            return super().U(unit, theta1, theta2)
+        act, K = unit.activation, self.n_hermite
+        r1 = jnp.linalg.norm(theta1["w"], axis=-1)
+        r2 = jnp.linalg.norm(theta2["w"], axis=-1)
+        c = jnp.sum(theta1["w"] * theta2["w"], axis=-1) / jnp.maximum(r1 * r2, 1e-300)
+        powers = c[None] ** jnp.arange(K)[:, None]
+        total = 0.0
+        for tau in self.taus:
+            h1 = act.hermite_coeffs(tau * r1, theta1["b"], K)
+            h2 = act.hermite_coeffs(tau * r2, theta2["b"], K)
+            total = total + 0.5 * jnp.sum(h1 * h2 * powers, axis=0)
+        return theta1["a"] * theta2["a"] * total
+
+    def risk(self, unit, theta):
+        """Exact R_N(theta) = 1 + (2/N) sum V + (1/N^2) sum U  for a batch of N neurons."""
+        if not self.has_exact_terms(unit):
+            return super().risk(unit, theta)
+        act, K = unit.activation, self.n_hermite
+        w, a, b = theta["w"], theta["a"], theta["b"]
+        n = w.shape[0]
+        r = jnp.linalg.norm(w, axis=-1)
+        unit_w = w / jnp.maximum(r, 1e-300)[:, None]
+        cos = unit_w @ unit_w.T
+        cos = cos.at[jnp.diag_indices(n)].set(1.0)
+        pair = 0.0
+        for tau in self.taus:
+            ah = a[None] * act.hermite_coeffs(tau * r, b, K)  # (K, N)
+
+            def body(power, ah_k):
+                return power * cos, ah_k @ power @ ah_k
+
+            _, quad = jax.lax.scan(body, jnp.ones_like(cos), ah)
+            series = jnp.sum(quad) - jnp.sum(ah * ah)  # drop the truncated i = j terms ...
+            diag = jnp.sum(a * a * act.second_moment(tau * r, b))  # ... and add them exactly
+            pair = pair + 0.5 * (series + diag)
+        return 1.0 + 2.0 * jnp.mean(self.V(unit, theta)) + pair / (n * n)

@@ -1,0 +1,3 @@
+"""Import every experiment module so that it registers itself."""
+
+from . import pnas_isotropic  # noqa: F401

@@ -130,5 +130,5 @@ def segment_inputs(times, dt_max=None):
         inp["n"] = n
         inp["dt"] = np.where(n > 0, gaps / np.maximum(n, 1), 0.0)
     else:
-        inp["n"] = np.maximum(np.round(gaps * 1000), 1).astype(np.int64)  # progress weight only
+        inp["n"] = np.zeros(len(times), dtype=np.int64)  # unused by the adaptive stepper
     return inp

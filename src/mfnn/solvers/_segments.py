@@ -28,10 +28,13 @@ def run_segments(
     desc: str,
     progress: bool,
     block: int | None = None,
+    work=None,
+    unit: str = "step",
 ):
     """Call ``step_block(state, inputs_block) -> (state, saved)`` over blocks of segments.
 
-    ``seg_inputs`` holds arrays with leading axis n_segments.  The last block is padded by
+    ``seg_inputs`` holds arrays with leading axis n_segments; ``work`` (default ``seg_inputs["n"]``)
+    weighs each segment for the progress bar, counted in ``unit``.  The last block is padded by
     repeating zero-length segments, so one compiled function serves every block.  Returns
     (list of saved pytrees per segment, diverged flag).
     """
@@ -41,8 +44,9 @@ def run_segments(
     diverged = False
     pad = (-n_segments) % block
     padded = {k: np.concatenate([v, np.repeat(v[-1:] * 0, pad, axis=0)]) for k, v in seg_inputs.items()}
-    total_work = float(np.sum(seg_inputs["n"])) or 1.0
-    with tqdm(total=total_work, desc=desc, disable=not progress, unit="step", unit_scale=True, leave=False) as bar:
+    work = np.asarray(seg_inputs["n"] if work is None else work, dtype=float)
+    with tqdm(total=float(work.sum()) or 1.0, desc=desc, disable=not progress, unit=unit, unit_scale=True,
+              leave=False) as bar:
         for start in range(0, n_segments, block):
             sl = slice(start, start + block)
             inputs = {k: jnp.asarray(v[sl]) for k, v in padded.items()}
@@ -55,7 +59,7 @@ def run_segments(
                     diverged = True
                     break
                 saved_all.append(jax.tree_util.tree_map(lambda a: a[j], saved))
-            bar.update(float(np.sum(seg_inputs["n"][sl])))
+            bar.update(float(np.sum(work[sl])))
             if diverged:
                 break
     return saved_all, diverged, state

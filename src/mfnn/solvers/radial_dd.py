@@ -186,7 +186,7 @@ def solve_radial_dd(
     saved, diverged, _ = run_segments(
         step_block, (r0, jnp.asarray(0.0)), inputs, n_segments=len(times),
         finite=lambda s: np.isfinite(s["risk"]) & np.all(np.isfinite(s["r"]), axis=-1),
-        desc="radial DD", progress=progress,
+        desc="radial DD", progress=progress, work=inputs["t1"] - inputs["t0"], unit="t",
     )
     if not saved:
         raise DivergenceError("radial DD diverged before the first save time")

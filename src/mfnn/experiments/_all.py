@@ -1,4 +1,4 @@
 """Import every experiment module so that it registers itself."""
 
 from . import pnas_isotropic  # noqa: F401
-from . import mmm_kernel_limit  # noqa: F401
+from . import mmm_kernel_limit, mmm_dimension_free  # noqa: F401

@@ -56,6 +56,7 @@ class Config(ExperimentConfig):
     s2: float = 1.0
     dd_particles: int = 1000
     dd_rtol: float = 1e-6
+    engine: str = "auto"  # SGDConfig.engine; "generic" compiles much faster (used by --quick)
 
     def validate(self):
         check(len(self.dims) >= 2 and all(d >= 2 for d in self.dims), "dims", "need >= 2 dimensions >= 2")
@@ -72,6 +73,7 @@ class Config(ExperimentConfig):
         check(0 < self.delta < 1, "delta", f"must be in (0, 1), got {self.delta}")
         check(self.kappa > 0, "kappa", f"must be > 0, got {self.kappa}")
         check(self.t2 > self.t1, "t2", f"must exceed t1={self.t1}")
+        check(self.engine in ("auto", "generic", "blocked"), "engine", f"use auto, generic or blocked, got {self.engine!r}")
         check(self.dd_particles >= 10, "dd_particles", f"must be >= 10, got {self.dd_particles}")
         for e in (self.eps,) + tuple(self.eps_sweep):
             gap = self.t_max / (self.n_times - 1)
@@ -90,7 +92,7 @@ class MMMDimensionFree(Experiment):
                    "for several d (dimension-free N^-1/2) and vs eps (sqrt(d eps))")
     Config = Config
     quick = {"dims": (4, 40), "n_neurons": (16, 64, 256), "eps": 2e-4, "eps_sweep": (2e-4, 2e-3, 1e-2),
-             "t_max": 0.5, "n_times": 6, "replicas": 6, "dd_particles": 200, "dd_rtol": 1e-5}
+             "t_max": 0.5, "n_times": 6, "replicas": 6, "dd_particles": 200, "dd_rtol": 1e-5, "engine": "generic"}
 
     def run(self, cfg: Config, out, progress: bool) -> dict:
         times = np.linspace(0.0, cfg.t_max, cfg.n_times)
@@ -107,7 +109,7 @@ class MMMDimensionFree(Experiment):
 
             def gap_of(N, eps, k):
                 tr = simulate_sgd(problem, SGDConfig(n_neurons=int(N), eps=float(eps), times=tuple(times),
-                                                     replicas=cfg.replicas), jax.random.fold_in(key, k),
+                                                     replicas=cfg.replicas, engine=cfg.engine), jax.random.fold_in(key, k),
                                   progress=progress)
                 check(not tr.diverged, "eps", f"SGD diverged at d={d}, N={N}, eps={eps}")
                 return np.max(np.abs(tr.risk - dd.risk[None]), axis=1)  # (replica,)

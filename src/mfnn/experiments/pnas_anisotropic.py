@@ -63,6 +63,7 @@ class Config(ExperimentConfig):
     dd_finite: bool = True
     dd_hermite: int = 6
     dtype: str = "float64"
+    engine: str = "auto"
 
     def validate(self):
         check(self.d >= 2, "d", f"must be >= 2, got {self.d}")
@@ -83,6 +84,8 @@ class Config(ExperimentConfig):
         check(self.dd_rtol > 0, "dd_rtol", f"must be > 0, got {self.dd_rtol}")
         check(self.dd_hermite >= 1, "dd_hermite", f"must be >= 1, got {self.dd_hermite}")
         check(self.dtype in ("float32", "float64"), "dtype", f"use float32 or float64, got {self.dtype!r}")
+        check(self.engine in ("auto", "generic", "blocked"), "engine",
+              f"use 'auto', 'generic' or 'blocked', got {self.engine!r}")
 
     def problem(self) -> Problem:
         unit = ProjectionUnit(relu(), trained=("a", "b", "w"))
@@ -144,7 +147,8 @@ class PnasAnisotropic(Experiment):
     description = "PNAS 2018 Fig. 3: anisotropic Gaussians, ReLU a*relu(<w,x>+b), SGD risk vs reduced DD"
     Config = Config
     quick = {"d": 40, "s0": 10, "n_neurons": 100, "eps": 1e-3, "t_max": 20.0, "n_times": 8, "replicas": 2,
-             "dd_particles": 400, "dd_finite": False}
+             "dd_particles": 400, "dd_finite": False,
+             "engine": "generic"}  # the generic SGD step compiles faster; identical iterates
 
     def run(self, cfg: Config, out, progress: bool) -> dict:
         problem = cfg.problem()
@@ -153,7 +157,7 @@ class PnasAnisotropic(Experiment):
         sgd = simulate_sgd(
             problem,
             SGDConfig(n_neurons=cfg.n_neurons, eps=cfg.eps, times=tuple(times), xi=xi, replicas=cfg.replicas,
-                      dtype=cfg.dtype, save_params=True),
+                      dtype=cfg.dtype, save_params=True, engine=cfg.engine),
             jax.random.PRNGKey(cfg.seed), progress=progress,
         )
         ts = sgd.times

@@ -198,6 +198,16 @@ class AnisotropicModel:
         """R(rhobar^M) = 1 + 2 int v + int int u  for the empirical measure of the particles."""
         return self.risk_from_means(jnp.mean(self.features(th), axis=-1))
 
+    def v(self, th):
+        """v(theta) = -(a/2) [chat_0(S_+, b) - chat_0(S_-, b)] for each particle."""
+        F = self.features(th)
+        return -0.5 * (F[0, 0] - F[1, 0])
+
+    def u(self, th1, th2):
+        """u(theta, theta') elementwise over two equal-size particle batches (sum over classes)."""
+        w = jnp.asarray(self.weights)
+        return 0.5 * jnp.einsum("f,tfm,tfm->m", w, self.features(th1), self.features(th2))
+
     def psi(self, th, Phi):
         """psi(theta; rhobar) for each particle of ``th`` given the feature means Phi of rhobar."""
         return jnp.einsum("tf,tfm->m", self._dpsi_dfeatures(Phi), self.features(th))

@@ -1,0 +1,15 @@
+"""Fixed-point and optimality certificates for mean-field measures (PNAS 2018; theory notes section 4).
+
+* :func:`radial_certificates`: stationarity max_supp |psi'| and the optimality gap
+  int psi drho - inf_r psi(r; rho) for radial measures of the isotropic task (finite d and d = inf).
+* :func:`radial_global_min`: inf over radial measures of the convex risk R (simplex QP on an r-grid,
+  with a Frank-Wolfe duality-gap certificate), the reference of sections 7.1 / 7.2.
+* :func:`particle_certificates`: the same certificates for a general particle measure, given a
+  user callable theta -> Psi(theta; rho) (infimum by multi-start gradient descent).
+"""
+
+from .particles import particle_certificates
+from .radial import radial_certificates, radial_features, radial_global_min, radial_risk
+
+__all__ = ["particle_certificates", "radial_certificates", "radial_features", "radial_global_min",
+           "radial_risk"]

@@ -1,0 +1,317 @@
+"""Certificates and the convex global minimum for radial measures of the isotropic task.
+
+Setting: theory notes section 7.1 (isotropic Gaussians, unit a sigma(<w, x> + b), only w trained).
+A rotation-invariant measure is described by the law rhobar of r = ||w||, here a weighted sum of
+point masses sum_j p_j delta_{r_j} (equal weights for DD quantile particles).  With the Hermite
+features F_{tau,k}(r) = a chat_k(tau r, b) (``Activation.hermite_coeffs``) and the cosine moments
+E[c^k] of two uniform directions on S^{d-1} (``RadialModel.cos_moments``; d = inf keeps k = 0):
+
+    S_{tau,k}   = sum_j p_j F_{tau,k}(r_j)                               (moments of rhobar)
+    v(r)        = -(1/2) [F_{+,0}(r) - F_{-,0}(r)]
+    psi(r; rho) = v(r) + (1/2) sum_{tau,k} E[c^k] S_{tau,k} F_{tau,k}(r)    (section 7.1)
+    R(rhobar)   = 1 + 2 sum_j p_j v(r_j) + (1/2) sum_{tau,k} E[c^k] S_{tau,k}^2
+
+exactly as ``RadialModel`` evaluates them (here with weights).  Writing B for the matrix with rows
+sqrt(E[c^k]/2) F_{tau,k} and c for the vector with +-1/sqrt(2) in the two k = 0 rows and 0
+elsewhere, R(p) = ||B p - c||^2: a least-squares problem over the probability simplex, convex in p
+(section 1: R is convex because U is PSD), whose gradient is 2 psi(r_i; p).
+
+Certificates (section 4, [derived]): a measure is a DD fixed point iff psi' = 0 on its support,
+a global minimizer of R iff its support lies in argmin_r psi(r; rho); the optimality gap
+gap = int psi drho - inf_r psi(r; rho) >= 0 bounds the excess risk, R(rho) - inf R <= 2 gap.
+The infimum over r is a GRID SEARCH on [0, r_max] followed by a zoom refinement (three
+rounds of 101-point grids) around the best grid minima: the certificate holds up to that search (psi is flat for r >> breakpoints / tau_-
+because a bounded sigma saturates, which is how the default r_max is chosen).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError, check
+from ..problem.activations import PiecewiseLinear
+from ..problem.problem import Problem
+from ..solvers.radial_dd import RadialModel
+
+
+def _model(model_or_problem, d_interaction="finite", n_hermite=24) -> RadialModel:
+    if isinstance(model_or_problem, RadialModel):
+        return model_or_problem
+    if isinstance(model_or_problem, Problem):
+        return RadialModel.from_problem(model_or_problem, d_interaction, n_hermite)
+    raise ConfigError("model", f"need a RadialModel or a Problem, got {type(model_or_problem).__name__}")
+
+
+def _active(model: RadialModel):
+    """Hermite orders with E[c^k] > 0 (odd orders vanish after the angular average)."""
+    w = np.asarray(model.cos_moments, dtype=float)
+    ks = np.nonzero(w > 0)[0]
+    return ks, w[ks]
+
+
+def radial_features(model: RadialModel, r, grad: bool = False):
+    """F (2, K_active, n) = a chat_k(tau r, b) for tau in (tau_+, tau_-), and dF/dr if ``grad``.
+
+    Only the orders with E[c^k] > 0 are returned (k = 0 only at d = inf); the second return value
+    is the vector lam_k = E[c^k] / 2 of those orders.
+    """
+    r = jnp.asarray(np.atleast_1d(np.asarray(r, dtype=float)))
+    ks, w = _active(model)
+    K = int(ks.max()) + 1
+    F, dF = [], []
+    for tau in model.taus:
+        if grad:
+            c, ds, _ = model.activation.coeffs_with_grad(tau * r, model.b, K)
+            dF.append(np.asarray(model.a * tau * ds)[ks])
+        else:
+            c = model.activation.hermite_coeffs(tau * r, model.b, K)
+        F.append(np.asarray(model.a * c)[ks])
+    lam = 0.5 * w
+    if grad:
+        return np.stack(F), lam, np.stack(dF)
+    return np.stack(F), lam
+
+
+def _weights(radii, weights):
+    radii = np.abs(np.atleast_1d(np.asarray(radii, dtype=float)))
+    check(radii.ndim == 1 and radii.size >= 1, "radii", "need a non-empty 1-d array of radii")
+    if weights is None:
+        p = np.full(radii.size, 1.0 / radii.size)
+    else:
+        p = np.asarray(weights, dtype=float)
+        check(p.shape == radii.shape, "weights", f"need one weight per radius, got {p.shape} vs {radii.shape}")
+        check(bool(np.all(p >= 0)) and p.sum() > 0, "weights", "must be non-negative with positive sum")
+        p = p / p.sum()
+    return radii, p
+
+
+def _psi_from(F_eval, lam, S):
+    """psi(r) = v(r) + sum lam S F(r) from features at the evaluation points and moments S (2, K)."""
+    v = -0.5 * (F_eval[0, 0] - F_eval[1, 0])
+    return v + np.einsum("tk,tkn->n", lam[None] * S, F_eval)
+
+
+def _dpsi_from(dF_eval, lam, S):
+    dv = -0.5 * (dF_eval[0, 0] - dF_eval[1, 0])
+    return dv + np.einsum("tk,tkn->n", lam[None] * S, dF_eval)
+
+
+def radial_risk(model_or_problem, radii, weights=None, *, d_interaction="finite", n_hermite=24) -> float:
+    """R(rhobar) for rhobar = sum_j p_j delta_{r_j} (equal weights by default); section 7.1."""
+    model = _model(model_or_problem, d_interaction, n_hermite)
+    radii, p = _weights(radii, weights)
+    F, lam = radial_features(model, radii)
+    S = F @ p
+    return float(1.0 + 2.0 * np.dot(-0.5 * (F[0, 0] - F[1, 0]), p) + np.sum(lam[None] * S * S))
+
+
+def default_r_max(model: RadialModel, radii=None) -> float:
+    """Upper end of the search grid for inf_r psi.
+
+    For a piecewise-linear sigma with breakpoints t_j, chat_k(s, b) varies on s ~ |t_j - b| and
+    saturates for s >> max|t_j - b| (bounded sigma: psi tends to a constant); we search
+    r <= 8 max|t_j - b| / tau_min, at least 1.5 x the largest radius of the measure.  Other
+    activations: r <= 10 (override with ``r_max``).
+    """
+    act = model.activation
+    if isinstance(act, PiecewiseLinear):
+        scale = max(abs(t - model.b) for t in act.breakpoints) or 1.0
+        r_max = 8.0 * scale / min(model.taus)
+    else:
+        r_max = 10.0
+    if radii is not None and len(radii):
+        r_max = max(r_max, 1.5 * float(np.max(radii)))
+    return float(r_max)
+
+
+def _inf_psi(model, lam, S, r_max, n_grid, n_refine):
+    """min_r psi(r; S) on [0, r_max]: grid search, then bounded refinement of the best local minima."""
+    grid = np.linspace(0.0, r_max, n_grid)
+    F, _ = radial_features(model, grid)
+    vals = _psi_from(F, lam, S)
+    interior = np.nonzero((vals[1:-1] <= vals[:-2]) & (vals[1:-1] <= vals[2:]))[0] + 1
+    cands = list(interior[np.argsort(vals[interior])][:n_refine]) + [0, n_grid - 1]
+    best_r, best = float(grid[np.argmin(vals)]), float(np.min(vals))
+    h = grid[1] - grid[0]
+    for i in cands:
+        # zoom refinement: three rounds of a 101-point grid on [r_i - h, r_i + h], h shrinking 50x
+        center, width = float(grid[i]), h
+        for _ in range(3):
+            fine = np.clip(np.linspace(center - width, center + width, 101), 0.0, r_max)
+            Ff, _ = radial_features(model, fine)
+            fv = _psi_from(Ff, lam, S)
+            j = int(np.argmin(fv))
+            if fv[j] < best:
+                best, best_r = float(fv[j]), float(fine[j])
+            center, width = float(fine[j]), width / 50.0
+    return best, best_r, grid, vals
+
+
+def radial_certificates(model_or_problem, radii, weights=None, *, d_interaction="finite", n_hermite=24,
+                        r_max=None, n_grid=4001, n_refine=5, support_tol=0.0) -> dict:
+    """Fixed-point and optimality certificates for rhobar = sum_j p_j delta_{r_j} (section 4).
+
+    ``model_or_problem``: a ``RadialModel`` (used as is: finite d or d = inf as it was built) or an
+    isotropic ``Problem`` (then ``d_interaction`` = "finite" | "inf" and ``n_hermite`` build it).
+    ``weights``: default equal (DD quantile particles / SGD neurons).  Radii with weight
+    <= ``support_tol`` are not part of the support.
+
+    Returns a dict of floats:
+      risk               R(rhobar)
+      stationarity       max over the support of |psi'(r)| = ||grad_w Psi(w; rho)||  (fixed-point residual)
+      stationarity_rms   (int psi'^2 drhobar)^(1/2)   (dR/dt = -4 xi x its square)
+      psi_mean           int psi drhobar
+      psi_min, r_argmin  inf_r psi(r; rhobar) on [0, r_max] (grid search + local refinement)
+      gap                psi_mean - psi_min  (>= 0; 0 iff optimal; R - inf R <= 2 gap)
+      support_gap        min over the support of psi - psi_min
+      risk_lower_bound   risk - 2 gap  (a lower bound on inf R over radial measures, up to the search)
+      r_max, n_grid, argmin_at_r_max (True if the minimizer sits at the end of the search interval)
+    """
+    model = _model(model_or_problem, d_interaction, n_hermite)
+    radii, p = _weights(radii, weights)
+    check(n_grid >= 3, "n_grid", f"must be >= 3, got {n_grid}")
+    F, lam, dF = radial_features(model, radii, grad=True)
+    S = F @ p
+    psi = _psi_from(F, lam, S)
+    dpsi = _dpsi_from(dF, lam, S)
+    supp = p > support_tol
+    risk = float(1.0 + 2.0 * np.dot(-0.5 * (F[0, 0] - F[1, 0]), p) + np.sum(lam[None] * S * S))
+    r_max = default_r_max(model, radii) if r_max is None else float(r_max)
+    check(r_max > 0, "r_max", f"must be > 0, got {r_max}")
+    psi_min, r_arg, _, _ = _inf_psi(model, lam, S, r_max, n_grid, n_refine)
+    # the support points themselves are candidates too (the grid may miss them)
+    psi_min = min(psi_min, float(np.min(psi[supp])))
+    if psi_min == float(np.min(psi[supp])):
+        r_arg = float(radii[supp][np.argmin(psi[supp])])
+    psi_mean = float(np.dot(p, psi))
+    gap = max(psi_mean - psi_min, 0.0)
+    return {
+        "risk": risk,
+        "stationarity": float(np.max(np.abs(dpsi[supp]))),
+        "stationarity_rms": float(math.sqrt(np.dot(p, dpsi * dpsi))),
+        "psi_mean": psi_mean,
+        "psi_min": float(psi_min),
+        "r_argmin": float(r_arg),
+        "gap": float(gap),
+        "support_gap": float(max(np.min(psi[supp]) - psi_min, 0.0)),
+        "risk_lower_bound": float(risk - 2.0 * gap),
+        "r_max": r_max,
+        "n_grid": int(n_grid),
+        "argmin_at_r_max": bool(r_arg >= r_max * (1 - 1e-9)),
+        "d": "inf" if len(model.cos_moments) == 1 else "finite",
+    }
+
+
+def _project_simplex(y):
+    """Euclidean projection onto {p >= 0, sum p = 1} (sort-based, Held et al.)."""
+    u = np.sort(y)[::-1]
+    css = np.cumsum(u) - 1.0
+    idx = np.arange(1, y.size + 1)
+    rho = np.nonzero(u - css / idx > 0)[0][-1]
+    return np.maximum(y - css[rho] / (rho + 1.0), 0.0)
+
+
+def _polish(B, c, p):
+    """Solve the equality-constrained least squares on the support of p (KKT); None if infeasible."""
+    s = np.nonzero(p > 0)[0]
+    if s.size == 0:
+        return None
+    Bs = B[:, s]
+    n = s.size
+    kkt = np.zeros((n + 1, n + 1))
+    kkt[:n, :n] = 2 * Bs.T @ Bs
+    kkt[:n, n] = 1.0
+    kkt[n, :n] = 1.0
+    rhs = np.concatenate([2 * Bs.T @ c, [1.0]])
+    sol = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:n]
+    if np.any(sol < -1e-14):
+        return None
+    q = np.zeros_like(p)
+    q[s] = np.maximum(sol, 0.0)
+    return q / q.sum()
+
+
+def radial_global_min(problem, d_interaction="inf", r_grid=None, *, r_max=None, n_grid=400, n_hermite=24,
+                      tol=1e-12, max_iter=200_000) -> dict:
+    """inf over radial measures supported on ``r_grid`` of the convex risk R (sections 4, 7.1, 7.2).
+
+    R(p) = 1 + 2 sum_i p_i v(r_i) + sum_ij p_i p_j u(r_i, r_j) = ||B p - c||^2 (module docstring)
+    is minimized over the probability simplex by accelerated projected gradient (FISTA, step
+    1 / L with L = 2 ||B||_2^2), with the Frank-Wolfe duality gap
+
+        fw_gap(p) = grad R(p) . p - min_i grad R(p)_i = 2 (int psi dp - min_i psi(r_i; p)) >= R(p) - R*_grid
+
+    as the stopping rule (``tol``), then an active-set polish (KKT solve on the support).  At
+    d = inf, R = (1/2)(1 - M_+)^2 + (1/2)(1 + M_-)^2: the squared distance (1/2-weighted) from
+    (1, -1) to the convex hull of the curve r -> (m(tau_+ r), m(tau_- r)) (section 7.1).
+
+    ``r_grid`` default: ``n_grid`` points on [0, r_max] (``r_max`` as in :func:`default_r_max`).
+    The grid minimum is an upper bound on inf R over all radial measures; ``lower_bound`` =
+    risk - 2 gap_continuum, where gap_continuum is the optimality gap of the optimal grid measure
+    against all r in [0, r_max] (:func:`radial_certificates`), is a lower bound up to that search.
+
+    Returns dict: risk, weights, r_grid, support_r, support_w, fw_gap (duality gap on the grid),
+    lower_bound, gap_continuum, iterations, d.
+    """
+    model = _model(problem, d_interaction, n_hermite)
+    if r_grid is None:
+        r_max = default_r_max(model) if r_max is None else float(r_max)
+        check(n_grid >= 2, "n_grid", f"must be >= 2, got {n_grid}")
+        r_grid = np.linspace(0.0, r_max, n_grid)
+    r_grid = np.abs(np.asarray(r_grid, dtype=float))
+    check(r_grid.ndim == 1 and r_grid.size >= 1, "r_grid", "need a non-empty 1-d grid of radii")
+    F, lam = radial_features(model, r_grid)  # (2, K, n)
+    B = (np.sqrt(lam)[None, :, None] * F).reshape(-1, r_grid.size)
+    K = F.shape[1]
+    c = np.zeros(2 * K)
+    c[0], c[K] = 1.0 / math.sqrt(2.0), -1.0 / math.sqrt(2.0)  # k = 0 rows of tau_+ and tau_-
+
+    def risk(p):
+        e = B @ p - c
+        return float(e @ e)
+
+    def grad(p):
+        return 2.0 * B.T @ (B @ p - c)
+
+    def fw(p):
+        g = grad(p)
+        return float(g @ p - g.min())
+
+    L = 2.0 * max(np.linalg.norm(B, 2) ** 2, 1e-300)
+    p = np.full(r_grid.size, 1.0 / r_grid.size)
+    y, t = p.copy(), 1.0
+    it = 0
+    gap = fw(p)
+    while it < max_iter and gap > tol:
+        p_new = _project_simplex(y - grad(y) / L)
+        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        y = p_new + ((t - 1.0) / t_new) * (p_new - p)
+        if risk(p_new) > risk(p):  # adaptive restart keeps FISTA monotone
+            y, t_new = p_new.copy(), 1.0
+        p, t = p_new, t_new
+        it += 1
+        if it % 50 == 0:
+            gap = fw(p)
+            q = _polish(B, c, p)
+            if q is not None and fw(q) < gap:
+                p, y, t, gap = q, q.copy(), 1.0, fw(q)
+    gap = fw(p)
+    keep = p > 0
+    cert = radial_certificates(model, r_grid[keep], p[keep], r_max=max(float(r_grid.max()), 1e-12))
+    R = risk(p)
+    gap_cont = max(cert["gap"], 0.5 * gap)
+    return {
+        "risk": R,
+        "weights": p,
+        "r_grid": r_grid,
+        "support_r": r_grid[keep],
+        "support_w": p[keep],
+        "fw_gap": gap,
+        "gap_continuum": gap_cont,
+        "lower_bound": R - 2.0 * gap_cont,
+        "iterations": it,
+        "d": "inf" if len(model.cos_moments) == 1 else "finite",
+    }

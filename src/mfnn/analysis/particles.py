@@ -10,8 +10,8 @@ gradient (default: ``jax.grad``).  Reported:
 * support_gap   min over the support of Psi - inf Psi.
 
 The infimum over theta is found by MULTI-START GRADIENT DESCENT from every particle and from
-``n_restarts`` random points (Gaussian with the particles' mean and per-coordinate spread, scaled
-by ``restart_scale``), keeping the lowest value seen along all paths.  It is an upper bound on the
+``n_restarts`` random points (Gaussian around the particles' mean with per-coordinate scale
+``restart_scale`` x max(spread, RMS size) of the particles), keeping the lowest value seen along all paths.  It is an upper bound on the
 true infimum, so the reported gap is a lower bound on the true gap: a certificate of
 non-optimality when clearly positive, and of optimality only up to the search.
 """
@@ -52,7 +52,8 @@ def particle_certificates(psi_fn, theta_particles, weights=None, *, grad_fn=None
     supp = p > support_tol
 
     key = jax.random.PRNGKey(seed)
-    spread = jnp.maximum(jnp.std(th, axis=0), 1e-3 * (1.0 + jnp.abs(jnp.mean(th, axis=0))))
+    # per-coordinate scale: the particles' spread, but never below their RMS size (one particle)
+    spread = jnp.maximum(jnp.std(th, axis=0), jnp.sqrt(jnp.mean(th * th, axis=0)) + 1e-3)
     rand = jnp.mean(th, axis=0) + restart_scale * spread * jax.random.normal(key, (n_restarts, D))
     starts = jnp.concatenate([th, rand]) if n_restarts > 0 else th
 

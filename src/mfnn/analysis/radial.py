@@ -26,8 +26,10 @@ because a bounded sigma saturates, which is how the default r_max is chosen).
 
 from __future__ import annotations
 
+import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -52,6 +54,27 @@ def _active(model: RadialModel):
     return ks, w[ks]
 
 
+@functools.lru_cache(maxsize=32)
+def _feature_fn(model: RadialModel, grad: bool):
+    """Compiled r -> features for one (hashable, frozen) model; cached so each model compiles once per shape."""
+    ks, _ = _active(model)
+    K = int(ks.max()) + 1
+    idx = jnp.asarray(ks)
+
+    def fn(r):
+        F, dF = [], []
+        for tau in model.taus:
+            if grad:
+                c, ds, _ = model.activation.coeffs_with_grad(tau * r, model.b, K)
+                dF.append((model.a * tau * ds)[idx])
+            else:
+                c = model.activation.hermite_coeffs(tau * r, model.b, K)
+            F.append((model.a * c)[idx])
+        return (jnp.stack(F), jnp.stack(dF)) if grad else jnp.stack(F)
+
+    return jax.jit(fn)
+
+
 def radial_features(model: RadialModel, r, grad: bool = False):
     """F (2, K_active, n) = a chat_k(tau r, b) for tau in (tau_+, tau_-), and dF/dr if ``grad``.
 
@@ -59,20 +82,12 @@ def radial_features(model: RadialModel, r, grad: bool = False):
     is the vector lam_k = E[c^k] / 2 of those orders.
     """
     r = jnp.asarray(np.atleast_1d(np.asarray(r, dtype=float)))
-    ks, w = _active(model)
-    K = int(ks.max()) + 1
-    F, dF = [], []
-    for tau in model.taus:
-        if grad:
-            c, ds, _ = model.activation.coeffs_with_grad(tau * r, model.b, K)
-            dF.append(np.asarray(model.a * tau * ds)[ks])
-        else:
-            c = model.activation.hermite_coeffs(tau * r, model.b, K)
-        F.append(np.asarray(model.a * c)[ks])
+    _, w = _active(model)
     lam = 0.5 * w
     if grad:
-        return np.stack(F), lam, np.stack(dF)
-    return np.stack(F), lam
+        F, dF = _feature_fn(model, True)(r)
+        return np.asarray(F), lam, np.asarray(dF)
+    return np.asarray(_feature_fn(model, False)(r)), lam
 
 
 def _weights(radii, weights):
@@ -128,7 +143,7 @@ def default_r_max(model: RadialModel, radii=None) -> float:
 
 
 def _inf_psi(model, lam, S, r_max, n_grid, n_refine):
-    """min_r psi(r; S) on [0, r_max]: grid search, then bounded refinement of the best local minima."""
+    """min_r psi(r; S) on [0, r_max]: grid search, then zoom refinement of the best local minima."""
     grid = np.linspace(0.0, r_max, n_grid)
     F, _ = radial_features(model, grid)
     vals = _psi_from(F, lam, S)
@@ -295,6 +310,7 @@ def radial_global_min(problem, d_interaction="inf", r_grid=None, *, r_max=None, 
         it += 1
         if it % 50 == 0:
             gap = fw(p)
+        if it % 500 == 0 and gap > tol:
             q = _polish(B, c, p)
             if q is not None and fw(q) < gap:
                 p, y, t, gap = q, q.copy(), 1.0, fw(q)

@@ -1,0 +1,54 @@
+"""End-to-end --quick runs of pnas-failure and pnas-risk-vs-delta (smoke tests of the pipeline:
+the quick presets are far too short to show the phenomena; the numbers are checked for sanity)."""
+
+import json
+
+import pytest
+
+from mfnn.errors import ConfigError
+from mfnn.experiments import get, run_experiment
+
+
+def test_pnas_failure_quick(tmp_path):
+    path = run_experiment("pnas-failure", out=tmp_path / "fail", quick=True, progress=False)
+    s = json.loads((path / "summary.json").read_text())
+    assert (path / "risk_and_norm.png").exists() and (path / "kappa_0.1.nc").exists()
+    assert [r["kappa"] for r in s["per_kappa"]] == [0.1, 0.4]
+    g = s["global_min"]
+    assert g["lower_bound"] <= g["risk"] + 1e-12
+    for r in s["per_kappa"]:
+        c = r["certificates_dd"]
+        for key in ("stationarity", "gap", "support_gap", "risk_lower_bound"):
+            assert key in c
+        assert c["gap"] >= 0
+        # convexity: R - 2 gap <= inf R <= global min (section 4)
+        assert c["risk_lower_bound"] <= g["risk"] + 1e-9
+        assert r["dd_final_risk"] >= g["lower_bound"] - 1e-9
+    # kappa = 0.1 falls into the trap at r ~ 0.05 within t ~ 0.03 (even at d = 40): a fixed point
+    # with a clearly positive gap
+    bad = s["per_kappa"][0]["certificates_dd"]
+    assert bad["stationarity"] < 1e-3 and bad["gap"] > 0.5
+    assert "gap" in get("pnas-failure").format_summary(s)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"d": "inf"}])
+def test_pnas_risk_vs_delta_quick(tmp_path, overrides):
+    path = run_experiment("pnas-risk-vs-delta", out=tmp_path / "rvd", quick=True, progress=False,
+                          overrides=overrides)
+    s = json.loads((path / "summary.json").read_text())
+    assert (path / "risk_vs_delta.png").exists() and (path / "risk_vs_delta.nc").exists()
+    assert s["d"] == overrides.get("d", "10") and s["sgd_d"] == 10
+    assert s["d_interaction"] == ("inf" if overrides else "finite")
+    assert [r["delta"] for r in s["table"]] == [0.4, 0.8]
+    for r in s["table"]:
+        assert {"delta", "dd_risk", "sgd_risk", "global_min_risk"} <= set(r)
+        # no dynamics beats the convex global minimum (up to its certified lower bound)
+        assert r["dd_risk"] >= r["global_min_lower_bound"] - 1e-9
+        assert r["sgd_risk"] > 0
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "abc", "1.5"])
+def test_pnas_risk_vs_delta_bad_d(bad):
+    with pytest.raises(ConfigError) as e:
+        get("pnas-risk-vs-delta").make_config(overrides={"d": bad})
+    assert e.value.field == "d"

@@ -34,9 +34,9 @@ import xarray as xr
 
 from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, ramp, sigma_w
-from ..solvers import SGDConfig, simulate_sgd, solve_radial_dd
+from ..analysis.scaling import exponent_summary, gap_sweep, loglog_fit
+from ..solvers import solve_radial_dd
 from .base import Experiment, ExperimentConfig, register
-from .mmm_kernel_limit import loglog_fit
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Config(ExperimentConfig):
     dd_particles: int = 1000
     dd_rtol: float = 1e-6
     engine: str = "auto"  # SGDConfig.engine; "generic" compiles much faster (used by --quick)
+    n_hermite: int = 24  # Hermite terms of the exact R_N for d >= 10 (|cos| ~ d^-1/2); d < 10 keeps 64
 
     def validate(self):
         check(len(self.dims) >= 2 and all(d >= 2 for d in self.dims), "dims", "need >= 2 dimensions >= 2")
@@ -74,6 +75,7 @@ class Config(ExperimentConfig):
         check(self.kappa > 0, "kappa", f"must be > 0, got {self.kappa}")
         check(self.t2 > self.t1, "t2", f"must exceed t1={self.t1}")
         check(self.engine in ("auto", "generic", "blocked"), "engine", f"use auto, generic or blocked, got {self.engine!r}")
+        check(self.n_hermite >= 4, "n_hermite", f"must be >= 4, got {self.n_hermite}")
         check(self.dd_particles >= 10, "dd_particles", f"must be >= 10, got {self.dd_particles}")
         for e in (self.eps,) + tuple(self.eps_sweep):
             gap = self.t_max / (self.n_times - 1)
@@ -82,7 +84,9 @@ class Config(ExperimentConfig):
 
     def problem(self, d: int) -> Problem:
         act = ramp(self.t1, self.t2, self.s1, self.s2)
-        return Problem(sigma_w(act), IsotropicGaussians(d=int(d), delta=self.delta), GaussianInit(kappa=self.kappa))
+        K = int(self.n_hermite) if d >= 10 else 64
+        return Problem(sigma_w(act), IsotropicGaussians(d=int(d), delta=self.delta, n_hermite=K),
+                       GaussianInit(kappa=self.kappa))
 
 
 @register
@@ -91,8 +95,10 @@ class MMMDimensionFree(Experiment):
     description = ("COLT 2019 Thm 1(A) demonstration (no figure in the paper): sup_t |R_N - R(rho_t)| vs N "
                    "for several d (dimension-free N^-1/2) and vs eps (sqrt(d eps))")
     Config = Config
-    quick = {"dims": (4, 40), "n_neurons": (16, 64, 256), "eps": 2e-4, "eps_sweep": (2e-4, 2e-3, 1e-2),
-             "t_max": 0.5, "n_times": 6, "replicas": 6, "dd_particles": 200, "dd_rtol": 1e-5, "engine": "generic"}
+    # quick: 2 dims x (3 N + 2 extra eps) = 10 SGD compilations (the eps-sweep's first point is the
+    # N-sweep's largest-N run), T = 0.2, 6 replicas vmapped per call
+    quick = {"dims": (5, 50), "n_neurons": (16, 64, 256), "eps": 2e-4, "eps_sweep": (2e-4, 2e-3, 1e-2),
+             "t_max": 0.2, "n_times": 5, "replicas": 6, "dd_particles": 200, "dd_rtol": 1e-5, "engine": "generic"}
 
     def run(self, cfg: Config, out, progress: bool) -> dict:
         times = np.linspace(0.0, cfg.t_max, cfg.n_times)
@@ -101,24 +107,18 @@ class MMMDimensionFree(Experiment):
         gaps_eps = np.zeros((len(dims), len(eps_grid), cfg.replicas))
         dd_risk = np.zeros((len(dims), len(times)))
         key = jax.random.PRNGKey(cfg.seed)
+        runs = 0
         for i, d in enumerate(dims):
             problem = cfg.problem(d)
             dd = solve_radial_dd(problem, times, n_particles=cfg.dd_particles, rtol=cfg.dd_rtol, progress=progress)
             check(not dd.diverged, "dd", f"radial DD diverged at d={d}")
             dd_risk[i] = dd.risk
-
-            def gap_of(N, eps, k):
-                tr = simulate_sgd(problem, SGDConfig(n_neurons=int(N), eps=float(eps), times=tuple(times),
-                                                     replicas=cfg.replicas, engine=cfg.engine), jax.random.fold_in(key, k),
-                                  progress=progress)
-                check(not tr.diverged, "eps", f"SGD diverged at d={d}, N={N}, eps={eps}")
-                return np.max(np.abs(tr.risk - dd.risk[None]), axis=1)  # (replica,)
-
-            for j, N in enumerate(Ns):
-                gaps[i, j] = gap_of(N, cfg.eps, 1000 * i + j)
-            for j, e in enumerate(eps_grid):
-                # the N-sweep's largest-N run already has this step size: reuse it
-                gaps_eps[i, j] = gaps[i, -1] if e == cfg.eps else gap_of(Ns[-1], e, 1000 * i + 500 + j)
+            # N-sweep at eps, then the eps-sweep at the largest N (a repeated (N, eps) pair is reused)
+            points = [(N, cfg.eps) for N in Ns] + [(Ns[-1], e) for e in eps_grid]
+            sw = gap_sweep(problem, dd.risk, times, points, replicas=cfg.replicas, key=jax.random.fold_in(key, i),
+                           engine=cfg.engine, progress=progress, label=f"at d={d}")
+            gaps[i], gaps_eps[i] = sw.gap[:len(Ns)], sw.gap[len(Ns):]
+            runs += sw.runs
 
         ds = xr.Dataset(
             {"gap_n": (("d", "n_neurons", "replica"), gaps),
@@ -169,16 +169,14 @@ class MMMDimensionFree(Experiment):
 
         return {
             "label": "demonstration of COLT 2019 Theorem 1(A) (the paper has no experiments)",
-            "n_exponent": {k: {"value": v["value"], "ci_low": v["ci_low"], "ci_high": v["ci_high"]}
-                           for k, v in n_exp.items()},
+            "n_exponent": {k: exponent_summary(v) for k, v in n_exp.items()},
             "n_exponent_theory": -0.5,
             "n_prefactor": prefactor,
-            "eps_exponent": {k: {"value": v["value"], "ci_low": v["ci_low"], "ci_high": v["ci_high"]}
-                             for k, v in eps_exp.items()},
+            "eps_exponent": {k: exponent_summary(v) for k, v in eps_exp.items()},
             "gap_over_sqrt_d_eps": ratio,
             "gap_n_mean": {str(d): [float(g) for g in mean_n[i]] for i, d in enumerate(dims)},
             "gap_eps_mean": {str(d): [float(g) for g in mean_e[i]] for i, d in enumerate(dims)},
-            "n_neurons": Ns, "eps_sweep": eps_grid, "eps": cfg.eps,
+            "n_neurons": Ns, "eps_sweep": eps_grid, "eps": cfg.eps, "sgd_runs": runs,
             "figures": ["dimension_free.png"],
             "data": ["gaps.nc"],
         }

@@ -182,6 +182,7 @@ class PnasErrorScaling(Experiment):
                 ax.plot(x, s["gap_mean"][0] * (x / x[0]) ** p, ":" if j == 0 else "--", color="k", lw=1, label=lab)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())
             ax.set_xlabel(kind)
             ax.set_ylabel("sup_t |R_N(theta^k) - R(rho_{k eps})|")
             ax.legend(frameon=False, fontsize=6.5)

@@ -43,12 +43,27 @@ def _axpy(y, h, coeffs, ks):
     return out
 
 
+def _tableau():
+    a = np.zeros((7, 7))
+    for i, row in enumerate(_A):
+        a[i, : len(row)] = row
+    return jnp.asarray(a), jnp.asarray(_C), jnp.asarray(_B5), jnp.asarray(np.subtract(_B5, _B4))
+
+
 def dopri5_step(rhs, t, y, h):
-    ks = []
-    for i in range(7):
-        ks.append(rhs(t + _C[i] * h, _axpy(y, h, _A[i], ks)))
-    y5 = _axpy(y, h, _B5, ks)
-    err = _tm(lambda *k: h * sum((b5 - b4) * kk for b5, b4, kk in zip(_B5, _B4, k)), *ks)
+    """One Dormand-Prince step; the 7 stages run in a fori_loop over a stacked stage buffer, so
+    the RHS appears once in the compiled graph (compile time ~1/7 of an unrolled step)."""
+    a, c, b5, be = _tableau()
+    ks0 = _tm(lambda x: jnp.zeros((7,) + x.shape, x.dtype), y)
+
+    def stage(i, ks):
+        yi = _tm(lambda x, k: x + h * jnp.tensordot(a[i], k, axes=1), y, ks)
+        ki = rhs(t + c[i] * h, yi)
+        return _tm(lambda k, kk: k.at[i].set(kk), ks, ki)
+
+    ks = jax.lax.fori_loop(0, 7, stage, ks0)
+    y5 = _tm(lambda x, k: x + h * jnp.tensordot(b5, k, axes=1), y, ks)
+    err = _tm(lambda k: h * jnp.tensordot(be, k, axes=1), ks)
     return y5, err
 
 

@@ -56,6 +56,35 @@ class Task:
         vals = jax.vmap(lambda th: jax.vmap(lambda xx: unit.apply(th, xx))(x))(theta)
         return -jnp.mean(vals * y, axis=-1)
 
+    def U_self(self, unit: Unit, theta):
+        """U(theta, theta) = E sigma_*(x; theta)^2 for a batch of neurons."""
+        return self.U(unit, theta, theta)
+
+    def psi_grad(self, unit: Unit, theta, chunk: int = 64):
+        """grad Psi(theta_i; rho^M) = grad V(theta_i) + (1/M) sum_j grad_1 U(theta_i, theta_j) for all i.
+
+        Generic version by autodiff, row by row (O(M^2) evaluations of U); the l = i term uses
+        grad_1 U(theta, theta) = (1/2) grad U_self(theta).  Tasks override it with faster exact forms.
+        """
+        one = lambda th: jax.tree_util.tree_map(lambda x: x[None], th)
+        M = jax.tree_util.tree_leaves(theta)[0].shape[0]
+        idx = jnp.arange(M)
+        g_v = jax.vmap(jax.grad(lambda th: self.V(unit, one(th))[0]))(theta)
+
+        def row(i):
+            th_i = jax.tree_util.tree_map(lambda x: x[i], theta)
+
+            def pair_sum(th):
+                batch = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (M,) + x.shape), th)
+                return jnp.sum(jnp.where(idx == i, 0.0, self.U(unit, batch, theta)))
+
+            g_pair = jax.grad(pair_sum)(th_i)
+            g_self = jax.grad(lambda th: self.U_self(unit, one(th))[0])(th_i)
+            return jax.tree_util.tree_map(lambda a, b: (a + 0.5 * b) / M, g_pair, g_self)
+
+        g_u = jax.lax.map(row, idx, batch_size=chunk)
+        return jax.tree_util.tree_map(jnp.add, g_v, g_u)
+
     def U(self, unit: Unit, theta1, theta2):
         """U(theta1, theta2) elementwise over two batches of neurons of equal size."""
         x, _ = self._mc_sample(theta_dtype(theta1))
@@ -129,6 +158,66 @@ class IsotropicGaussians(Task):
             total = total + 0.5 * jnp.sum(h1 * h2 * powers, axis=0)
         return theta1["a"] * theta2["a"] * total
 
+    def U_self(self, unit, theta):
+        """Exact U(theta, theta) = a^2 (1/2) sum_tau E sigma(tau r G + b)^2."""
+        if not self.has_exact_terms(unit):
+            return super().U_self(unit, theta)
+        r = jnp.linalg.norm(theta["w"], axis=-1)
+        act = unit.activation
+        return theta["a"] ** 2 * 0.5 * sum(act.second_moment(tau * r, theta["b"]) for tau in self.taus)
+
+    def psi_grad(self, unit, theta, chunk: int = 64):
+        """Exact grad Psi(theta_i; rho^M) for all i in O(M^2 (K + d)), analytically.
+
+        With A_ki = a_i chat_k(tau r_i, b_i), cosines C_ij and the pair kernel
+        U^tau_ij = (1/2) sum_k A_ki A_kj C_ij^k (i != j):
+          d/dr_i : (1/2) sum_k tau a_i dchat_k/ds T_ki,   T_ki = sum_{j != i} C_ij^k A_kj
+          d/db_i : (1/2) sum_k a_i dchat_k/db T_ki;        d/da_i : (1/2) sum_k chat_ki T_ki
+          d/dn_i : (1/2) sum_j G_ij n_j,  G_ij = sum_k k A_ki A_kj C_ij^{k-1},
+        and grad_w = (d/dr) n + (I - n n^T)(d/dn) / r.  The self term is (1/2) grad U_self.
+        """
+        if not self.has_exact_terms(unit):
+            return super().psi_grad(unit, theta, chunk)
+        act, K = unit.activation, self.n_hermite
+        w, a, b = theta["w"], theta["a"], theta["b"]
+        M = w.shape[0]
+        r = jnp.linalg.norm(w, axis=-1)
+        n = w / jnp.maximum(r, 1e-300)[:, None]
+        off = 1.0 - jnp.eye(M, dtype=w.dtype)
+        cos = (n @ n.T) * off
+        g_r = jnp.zeros_like(r)
+        g_b = jnp.zeros_like(r)
+        g_a = jnp.zeros_like(r)
+        g_n = jnp.zeros_like(w)
+        for tau in self.taus:
+            c, ds, db = act.coeffs_with_grad(tau * r, b, K)  # (K, M)
+            A = a[None] * c
+
+            def body(carry, inp):
+                power_prev, G_acc = carry  # power_prev = C^{k-1} (off-diagonal)
+                k, A_k = inp
+                power = power_prev * cos
+                T_k = power @ A_k
+                G_acc = G_acc + k * (A_k[:, None] * A_k[None, :]) * power_prev
+                return (power, G_acc), T_k
+
+            ks = jnp.arange(K, dtype=w.dtype)
+            # k = 0: C^0 = 1 off the diagonal
+            T0 = off @ A[0]
+            (_, G), T_rest = jax.lax.scan(body, (off, jnp.zeros_like(cos)), (ks[1:], A[1:]))
+            T = jnp.concatenate([T0[None], T_rest])  # (K, M)
+            g_r = g_r + 0.5 * jnp.sum(tau * a[None] * ds * T, axis=0)
+            g_b = g_b + 0.5 * jnp.sum(a[None] * db * T, axis=0)
+            g_a = g_a + 0.5 * jnp.sum(c * T, axis=0)
+            g_n = g_n + 0.5 * (G @ n)
+        tangent = g_n - jnp.sum(g_n * n, axis=-1, keepdims=True) * n
+        g_w = g_r[:, None] * n + tangent / jnp.maximum(r, 1e-300)[:, None]
+        one = lambda th: jax.tree_util.tree_map(lambda x: x[None], th)
+        g_self = jax.vmap(jax.grad(lambda th: self.U_self(unit, one(th))[0]))(theta)
+        g_v = jax.vmap(jax.grad(lambda th: self.V(unit, one(th))[0]))(theta)
+        pair = {"w": g_w, "a": g_a, "b": g_b}
+        return {k: g_v[k] + (pair[k] + 0.5 * g_self[k]) / M for k in ("a", "b", "w")}
+
     def risk(self, unit, theta):
         """Exact R_N(theta) = 1 + (2/N) sum V + (1/N^2) sum U  for a batch of N neurons."""
         if not self.has_exact_terms(unit):
@@ -148,7 +237,6 @@ class IsotropicGaussians(Task):
                 return power * cos, ah_k @ power @ ah_k
 
             _, quad = jax.lax.scan(body, jnp.ones_like(cos), ah)
-            series = jnp.sum(quad) - jnp.sum(ah * ah)  # drop the truncated i = j terms ...
-            diag = jnp.sum(a * a * act.second_moment(tau * r, b))  # ... and add them exactly
-            pair = pair + 0.5 * (series + diag)
+            pair = pair + 0.5 * (jnp.sum(quad) - jnp.sum(ah * ah))  # drop the truncated i = j terms ...
+        pair = pair + jnp.sum(self.U_self(unit, theta))  # ... and add them exactly
         return 1.0 + 2.0 * jnp.mean(self.V(unit, theta)) + pair / (n * n)

@@ -24,6 +24,7 @@ measured in tests/test_radial_dd.py.  psi is even in r (m is), so r = 0 is refle
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -141,6 +142,20 @@ class RadialDDSolution:
         return self.radii.mean(axis=1)
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_block(model: RadialModel, schedule, method, rtol, atol):
+    """Compiled scan over save intervals, cached so repeated solves (seeds, sweeps) compile once."""
+
+    def rhs(t, r):
+        return 2.0 * schedule(t) * model.velocity(r)
+
+    def observe(t, r):
+        return {"r": r, "risk": model.risk(r), "diss": jnp.mean(model.dpsi(r, model.moments(r)) ** 2)}
+
+    segment = make_segment_fn(rhs, observe, method=method, rtol=rtol, atol=atol, post=jnp.abs)
+    return jax.jit(lambda state, inputs: jax.lax.scan(segment, state, inputs))
+
+
 def solve_radial_dd(
     problem: Problem,
     times,
@@ -174,14 +189,7 @@ def solve_radial_dd(
         r0 = problem.init.radius_quantiles(problem.d, n_particles)
     r0 = jnp.asarray(np.sort(np.abs(np.asarray(r0, dtype=float))))
 
-    def rhs(t, r):
-        return 2.0 * schedule(t) * model.velocity(r)
-
-    def observe(t, r):
-        return {"r": r, "risk": model.risk(r), "diss": jnp.mean(model.dpsi(r, model.moments(r)) ** 2)}
-
-    segment = make_segment_fn(rhs, observe, method=method, rtol=rtol, atol=atol, post=jnp.abs)
-    step_block = jax.jit(lambda state, inputs: jax.lax.scan(segment, state, inputs))
+    step_block = _compiled_block(model, schedule, method, rtol, atol)
     inputs = segment_inputs(times, dt if method == "rk4" else None)
     saved, diverged, _ = run_segments(
         step_block, (r0, jnp.asarray(0.0)), inputs, n_segments=len(times),

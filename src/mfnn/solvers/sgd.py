@@ -26,6 +26,8 @@ of step k is drawn from fold_in(key, k), so results do not depend on how the run
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -187,6 +189,27 @@ def _observe(problem: Problem, config: SGDConfig, theta):
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_block(problem: Problem, config: SGDConfig):
+    """Compiled ``(theta, dkeys), inputs -> scan over save intervals``, cached per (problem, config).
+
+    Keys and save times are inputs, not constants, so new seeds and time grids reuse the compile.
+    """
+
+    def one_replica(theta, dkey, k0, n):
+        theta = make_advance(problem, config, dkey)(theta, k0, n)
+        return theta, _observe(problem, config, theta)
+
+    replicas = jax.vmap(one_replica, in_axes=(0, 0, None, None))
+
+    def segment(carry, inp):
+        theta, dkeys = carry
+        theta, saved = replicas(theta, dkeys, inp["k0"], inp["n"])
+        return (theta, dkeys), saved
+
+    return jax.jit(lambda carry, inputs: jax.lax.scan(segment, carry, inputs))
+
+
 def simulate_sgd(problem: Problem, config: SGDConfig, key, *, progress: bool = False) -> SGDTrajectory:
     """Run ``config.replicas`` independent SGD runs and save observables at ``config.times``.
 
@@ -202,22 +225,12 @@ def simulate_sgd(problem: Problem, config: SGDConfig, key, *, progress: bool = F
     theta0 = jax.vmap(lambda k: problem.sample_init(jax.random.fold_in(k, 0), N, dtype))(rkeys)
     dkeys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(rkeys)
 
-    def one_replica(theta, dkey, k0, n):
-        theta = make_advance(problem, config, dkey)(theta, k0, n)
-        return theta, _observe(problem, config, theta)
-
-    replicas = jax.vmap(one_replica, in_axes=(0, 0, None, None))
-
-    def segment(theta, inp):
-        theta, saved = replicas(theta, dkeys, inp["k0"], inp["n"])
-        return theta, saved
-
-    step_block = jax.jit(lambda theta, inputs: jax.lax.scan(segment, theta, inputs))
+    step_block = _compiled_block(problem, dataclasses.replace(config, times=(0.0,)))
     steps = config.save_steps
     k0 = np.concatenate([[0], steps[:-1]])
     inputs = {"k0": k0, "n": steps - k0}
     saved, diverged, _ = run_segments(
-        step_block, theta0, inputs, n_segments=len(steps),
+        step_block, (theta0, dkeys), inputs, n_segments=len(steps),
         finite=lambda s: np.all(np.isfinite(s["risk"]), axis=-1)
         & np.all(np.isfinite(s["w_norm"]).reshape(s["w_norm"].shape[0], -1), axis=-1)
         if "w_norm" in s else np.all(np.isfinite(s["risk"]), axis=-1),

@@ -8,7 +8,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from . import numerics, problem, solvers  # noqa: E402
+from . import analysis, kernel, numerics, problem, solvers  # noqa: E402
 from .errors import ConfigError, DivergenceError  # noqa: E402
 from .numerics import Constant, PowerLaw, as_schedule  # noqa: E402
 from .problem import *  # noqa: E402,F401,F403

@@ -24,7 +24,6 @@ Nothing numerical lives here.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar

@@ -39,24 +39,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from scipy import stats
 
+from ..analysis.scaling import loglog_fit
 from ..errors import ConfigError, check
 from ..kernel import KernelFlow, alpha_gradient_flow, antithetic_init, empirical_kernel, gaussian_kernel
 from ..problem import GaussianInit, ProjectionUnit
 from .base import Experiment, ExperimentConfig, register
-
-
-def loglog_fit(x, y, level: float = 0.95) -> dict:
-    """Least-squares fit log y = c + p log x; returns p with a ``level`` t-interval (needs >= 3 points)."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    n = lx.size
-    check(n >= 3, "fit", f"need >= 3 points for a slope with a confidence interval, got {n}")
-    res = stats.linregress(lx, ly)
-    q = stats.t.ppf(0.5 + level / 2, n - 2)
-    return {"value": float(res.slope), "ci_low": float(res.slope - q * res.stderr),
-            "ci_high": float(res.slope + q * res.stderr), "stderr": float(res.stderr),
-            "intercept": float(res.intercept), "n_points": int(n), "r2": float(res.rvalue ** 2)}
 
 
 @dataclass(frozen=True)

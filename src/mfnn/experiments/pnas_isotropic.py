@@ -12,14 +12,13 @@ run.  The paper's eps is of order 1e-6 (10x more steps); eps is a config field.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import jax
 import numpy as np
 import xarray as xr
 
-from ..errors import ConfigError, check
+from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, ramp, sigma_w
 from ..solvers import SGDConfig, simulate_sgd, solve_radial_dd
 from .base import Experiment, ExperimentConfig, register

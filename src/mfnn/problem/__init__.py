@@ -1,5 +1,6 @@
 """Problem description: activations, units, initial laws, tasks (pure data, no loops)."""
 
+from .anisotropic import AnisotropicGaussians
 from .activations import Activation, Erf, PiecewiseLinear, Sigmoid, Tanh, get_activation, ramp, relu
 from .init import GaussianInit
 from .problem import Problem
@@ -8,6 +9,6 @@ from .units import FunctionUnit, ProjectionUnit, Unit, sigma_w
 
 __all__ = [
     "Activation", "Erf", "PiecewiseLinear", "Sigmoid", "Tanh", "get_activation", "ramp", "relu",
-    "GaussianInit", "Problem", "IsotropicGaussians", "Task",
+    "GaussianInit", "Problem", "IsotropicGaussians", "AnisotropicGaussians", "Task",
     "FunctionUnit", "ProjectionUnit", "Unit", "sigma_w",
 ]

@@ -16,11 +16,10 @@ unit uses the documented sigma'.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.scipy.special import erf as _erf
 
 from ..errors import check

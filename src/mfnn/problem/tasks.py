@@ -13,7 +13,6 @@ second moment.  Other units fall back to Monte Carlo with ``n_mc`` samples.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import jax

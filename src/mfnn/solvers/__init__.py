@@ -1,11 +1,13 @@
 """Solvers: finite-N SGD and mean-field (DD) limits."""
 
+from .anisotropic_dd import AnisotropicDDSolution, AnisotropicModel, solve_anisotropic_dd
 from .noisy_radial import GibbsSolution, NoisyRadialSolution, RadialGrid, solve_gibbs, solve_noisy_radial
 from .particle_dd import ParticleDDSolution, solve_particle_dd
 from .radial_dd import RadialDDSolution, RadialModel, solve_radial_dd
 from .sgd import SGDConfig, SGDTrajectory, make_step, simulate_sgd
 
 __all__ = [
+    "AnisotropicDDSolution", "AnisotropicModel", "solve_anisotropic_dd",
     "GibbsSolution", "NoisyRadialSolution", "RadialGrid", "solve_gibbs", "solve_noisy_radial",
     "ParticleDDSolution", "solve_particle_dd",
     "RadialDDSolution", "RadialModel", "solve_radial_dd",

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import ConfigError, DivergenceError, check
 from ..numerics.hermite import sphere_cosine_moments
-from ..numerics.schedules import Constant, as_schedule
+from ..numerics.schedules import as_schedule
 from ..problem.problem import Problem
 from ..problem.tasks import IsotropicGaussians
 from ..problem.units import ProjectionUnit

@@ -26,3 +26,13 @@ def check(cond: bool, field: str, message: str) -> None:
     """Raise ``ConfigError(field, message)`` unless ``cond``."""
     if not cond:
         raise ConfigError(field, message)
+
+
+def check_times(times, field: str = "times"):
+    """Validate save times (non-empty, 1-d, non-decreasing, >= 0) and return them as a float array."""
+    import numpy as np
+
+    t = np.asarray(times, dtype=float)
+    check(t.ndim == 1 and t.size > 0 and bool(np.all(np.isfinite(t))) and bool(np.all(np.diff(t) >= 0))
+          and t[0] >= 0, field, "must be a non-empty non-decreasing list of finite times >= 0")
+    return t

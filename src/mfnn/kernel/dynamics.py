@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError, check
+from ..errors import ConfigError, DivergenceError, check, check_times
 from ..numerics.ode import make_segment_fn, segment_inputs
 from ..solvers._segments import run_segments, stack
 
@@ -96,13 +96,10 @@ def alpha_gradient_flow(unit, theta0, x, y, alpha, times, *, x_test=None, method
     """Integrate the alpha-scaled gradient flow from ``theta0`` and save at ``times`` (t=0 allowed)."""
     check(alpha > 0, "alpha", f"must be > 0, got {alpha}")
     check(dt > 0, "dt", f"must be > 0, got {dt}")
-    times = np.asarray(times, dtype=float)
-    check(times.ndim == 1 and times.size > 0 and bool(np.all(np.diff(times) >= 0)) and times[0] >= 0,
-          "times", "must be a non-empty non-decreasing list of times >= 0")
+    times = check_times(times)
     x = jnp.asarray(x)
     y = jnp.asarray(y)
     xt = x if x_test is None else jnp.asarray(x_test)
-    trained = tuple(unit.trained)
     step_block = _compiled_block(unit, method, float(rtol), float(atol))
     inputs = segment_inputs(times, dt if method == "rk4" else None)
     state = (theta0, jnp.asarray(0.0))

@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import comb
 
-from ..errors import ConfigError, DivergenceError, check
+from ..errors import ConfigError, DivergenceError, check, check_times
 from ..numerics.hermite import sphere_cosine_moments
 from ..numerics.ode import make_segment_fn, segment_inputs
 from ..numerics.schedules import as_schedule
@@ -319,9 +319,7 @@ def solve_anisotropic_dd(
     check(n_particles >= 1, "n_particles", f"must be >= 1, got {n_particles}")
     check(dt > 0, "dt", f"must be > 0, got {dt}")
     check(rtol > 0 and atol > 0, "rtol", "tolerances must be > 0")
-    times = np.asarray(times, dtype=float)
-    check(times.ndim == 1 and times.size > 0 and bool(np.all(np.diff(times) >= 0)) and times[0] >= 0,
-          "times", "must be a non-empty non-decreasing list of times >= 0")
+    times = check_times(times)
     model = AnisotropicModel.from_problem(problem, d_interaction, n_hermite)
     schedule = as_schedule(xi)
     if theta0 is None:

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import DivergenceError, check
+from ..errors import DivergenceError, check, check_times
 from ..numerics.schedules import as_schedule
 from ..problem.problem import Problem
 from ._segments import run_segments, stack
@@ -149,9 +149,7 @@ def solve_noisy_radial(
     """
     check(0 < cfl < 1, "cfl", f"must be in (0, 1), got {cfl}")
     check(dt_max > 0, "dt_max", f"must be > 0, got {dt_max}")
-    times = np.asarray(times, dtype=float)
-    check(times.ndim == 1 and times.size > 0 and bool(np.all(np.diff(times) >= 0)) and times[0] >= 0,
-          "times", "must be a non-empty non-decreasing list of times >= 0")
+    times = check_times(times)
     grid = RadialGrid.build(problem, r_max=r_max, n_cells=n_cells, lam=lam, beta=beta,
                             d_interaction=d_interaction, n_hermite=n_hermite)
     A = grid.coeffs

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError, check
+from ..errors import ConfigError, DivergenceError, check, check_times
 from ..numerics.ode import make_segment_fn, segment_inputs
 from ..numerics.random import normal as fast_normal
 from ..numerics.schedules import as_schedule
@@ -191,9 +191,7 @@ def solve_particle_dd(
     check(n_particles >= 1, "n_particles", f"must be >= 1, got {n_particles}")
     check(lam >= 0, "lam", f"must be >= 0, got {lam}")
     check(beta > 0, "beta", f"must be > 0 (inf = noiseless), got {beta}")
-    times = np.asarray(times, dtype=float)
-    check(times.ndim == 1 and times.size > 0 and bool(np.all(np.diff(times) >= 0)) and times[0] >= 0,
-          "times", "must be a non-empty non-decreasing list of times >= 0")
+    times = check_times(times)
     unit, task = problem.unit, problem.task
     if interaction == "auto":
         interaction = "exact" if task.has_exact_terms(unit) and n_particles <= 4096 else "sample"

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError, check
+from ..errors import ConfigError, DivergenceError, check, check_times
 from ..numerics.hermite import sphere_cosine_moments
 from ..numerics.schedules import as_schedule
 from ..problem.problem import Problem
@@ -180,9 +180,7 @@ def solve_radial_dd(
     check(n_particles >= 2, "n_particles", f"must be >= 2, got {n_particles}")
     check(dt > 0, "dt", f"must be > 0, got {dt}")
     check(rtol > 0 and atol > 0, "rtol", "tolerances must be > 0")
-    times = np.asarray(times, dtype=float)
-    check(times.ndim == 1 and times.size > 0 and bool(np.all(np.diff(times) >= 0)) and times[0] >= 0,
-          "times", "must be a non-empty non-decreasing list of times >= 0")
+    times = check_times(times)
     model = RadialModel.from_problem(problem, d_interaction, n_hermite)
     schedule = as_schedule(xi)
     if r0 is None:

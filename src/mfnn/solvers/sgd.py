@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError, check
+from ..errors import ConfigError, DivergenceError, check, check_times
 from ..numerics.random import normal as fast_normal
 from ..numerics.schedules import Schedule, as_schedule
 from ..problem.problem import Problem
@@ -63,13 +63,10 @@ class SGDConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "xi", as_schedule(self.xi))
-        object.__setattr__(self, "times", tuple(float(t) for t in np.atleast_1d(self.times)))
+        object.__setattr__(self, "times", tuple(float(t) for t in check_times(np.atleast_1d(self.times))))
         check(isinstance(self.n_neurons, (int, np.integer)) and self.n_neurons >= 1, "n_neurons",
               f"must be a positive integer, got {self.n_neurons!r}")
         check(self.eps > 0, "eps", f"must be > 0, got {self.eps}")
-        check(len(self.times) > 0 and all(t >= 0 for t in self.times)
-              and all(b >= a for a, b in zip(self.times, self.times[1:])), "times",
-              "must be a non-empty non-decreasing list of times >= 0")
         check(isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1, "batch_size",
               f"must be a positive integer, got {self.batch_size!r}")
         check(self.lam >= 0, "lam", f"must be >= 0, got {self.lam}")

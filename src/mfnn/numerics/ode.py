@@ -1,7 +1,8 @@
 """Compiled ODE integration with saves: Dormand-Prince 5(4) with error control, or fixed-step RK4.
 
-``integrate(rhs, y0, times, observe, ...)`` advances dy/dt = rhs(t, y) (y any pytree) and calls
-``observe(t, y)`` at every save time.  Each inter-save segment is one ``lax.while_loop``
+``make_segment_fn(rhs, observe, ...)`` builds the body that advances dy/dt = rhs(t, y) (y any
+pytree) over one save interval and calls ``observe(t, y)`` at its end; ``segment_inputs(times)``
+gives the per-interval inputs.  Each inter-save segment is one ``lax.while_loop``
 (adaptive) or ``lax.fori_loop`` (RK4); blocks of segments are one ``lax.scan``; see
 ``solvers/_segments.py`` for progress and divergence handling.
 

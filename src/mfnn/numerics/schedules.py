@@ -83,6 +83,8 @@ def as_schedule(spec) -> Schedule:
                 t0 = float(parts[2]) if len(parts) > 2 else 1.0
                 return PowerLaw(p=p, t0=t0)
             return Constant(float(spec))
+        except ConfigError:
+            raise  # a parsed value out of range: keep the precise field (e.g. xi.p)
         except (ValueError, IndexError):
             pass
     raise ConfigError("xi", f"cannot build a schedule from {spec!r} (use a number, 'constant:V' or 'power:P[:T0]')")

@@ -1,9 +1,9 @@
 """Shared test setup.
 
-Every ``solve_radial_dd`` / ``simulate_sgd`` call builds a fresh ``jax.jit`` (new closures), so the
-in-memory compilation cache never hits and each call pays a full XLA compile (10-20 s for the
-Dormand-Prince radial DD on a loaded 2-core machine).  A persistent compilation cache keyed by the
-HLO makes repeated calls with the same shapes cheap.  It lives in a temporary directory removed at
+The solvers cache their compiled blocks in memory per (problem, config), but tests build many
+distinct problems whose compiled programs still coincide (same shapes, same HLO), and a full XLA
+compile costs 10-20 s for the Dormand-Prince solvers on a loaded 2-core machine.  A persistent
+compilation cache keyed by the HLO makes those repeats cheap.  It lives in a temporary directory removed at
 the end of the session (set MFNN_TEST_JAX_CACHE to keep one across sessions).
 """
 

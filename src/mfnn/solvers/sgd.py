@@ -168,7 +168,9 @@ def make_advance(problem: Problem, config: SGDConfig, key):
         if adv is not None:
             return adv
         if config.engine == "blocked":
-            raise ConfigError("engine", "the blocked engine needs a ProjectionUnit with an exact-sampling task")
+            why = ("noisy SGD (beta < inf) adds a full-rank term every step" if math.isfinite(config.beta)
+                   else "it needs a ProjectionUnit a*sigma(<w,x>+b)")
+            raise ConfigError("engine", f"the blocked engine does not apply: {why}; use 'auto' or 'generic'")
     step = make_step(problem, config, key)
     return lambda theta, k0, n: jax.lax.fori_loop(k0, k0 + n, step, theta)
 

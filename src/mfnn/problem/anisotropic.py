@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from ..errors import check
 from ..numerics.random import normal as fast_normal
-from .tasks import Task
+from .tasks import Task, mehler_pair_sum
 from .units import ProjectionUnit, Unit
 
 
@@ -132,14 +132,5 @@ class AnisotropicGaussians(Task):
         for tau, s in zip(self.taus, self.class_scales(w)):
             inv = 1.0 / jnp.maximum(s, 1e-300)
             cos = (tau * tau * G1 + G2) * inv[:, None] * inv[None, :]
-            cos = cos.at[jnp.diag_indices(n)].set(1.0)
-            ah = a[None] * act.hermite_coeffs(s, b, K)  # (K, N)
-
-            def body(power, ah_k, cos=cos):
-                return power * cos, ah_k @ power @ ah_k
-
-            _, quad = jax.lax.scan(body, jnp.ones_like(cos), ah)
-            series = jnp.sum(quad) - jnp.sum(ah * ah)  # drop the truncated i = j terms ...
-            diag = jnp.sum(a * a * act.second_moment(s, b))  # ... and add them exactly
-            pair = pair + 0.5 * (series + diag)
+            pair = pair + 0.5 * mehler_pair_sum(act, a, s, b, cos, K)
         return 1.0 + 2.0 * jnp.mean(self.V(unit, theta)) + pair / (n * n)

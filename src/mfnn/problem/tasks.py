@@ -91,6 +91,24 @@ class Task:
         return jnp.mean(jax.vmap(f)(theta1) * jax.vmap(f)(theta2), axis=-1)
 
 
+def mehler_pair_sum(act, a, s, b, cos, n_terms: int):
+    """sum_ij a_i a_j E[sigma(s_i G_i + b_i) sigma(s_j G_j + b_j)] for one Gaussian class.
+
+    (G_i, G_j) have correlation ``cos[i, j]``.  Off the diagonal, Mehler's series
+    sum_k chat_k chat_k cos^k truncated at ``n_terms``; on it, the exact second moment.
+    """
+    n = cos.shape[0]
+    cos = cos.at[jnp.diag_indices(n)].set(1.0)
+    ah = a[None] * act.hermite_coeffs(s, b, n_terms)  # (K, N)
+
+    def body(power, ah_k):
+        return power * cos, ah_k @ power @ ah_k
+
+    _, quad = jax.lax.scan(body, jnp.ones_like(cos), ah)
+    series = jnp.sum(quad) - jnp.sum(ah * ah)  # drop the truncated i = j terms ...
+    return series + jnp.sum(a * a * act.second_moment(s, b))  # ... and add them exactly
+
+
 def theta_dtype(theta):
     return jax.tree_util.tree_leaves(theta)[0].dtype
 
@@ -227,15 +245,5 @@ class IsotropicGaussians(Task):
         r = jnp.linalg.norm(w, axis=-1)
         unit_w = w / jnp.maximum(r, 1e-300)[:, None]
         cos = unit_w @ unit_w.T
-        cos = cos.at[jnp.diag_indices(n)].set(1.0)
-        pair = 0.0
-        for tau in self.taus:
-            ah = a[None] * act.hermite_coeffs(tau * r, b, K)  # (K, N)
-
-            def body(power, ah_k):
-                return power * cos, ah_k @ power @ ah_k
-
-            _, quad = jax.lax.scan(body, jnp.ones_like(cos), ah)
-            pair = pair + 0.5 * (jnp.sum(quad) - jnp.sum(ah * ah))  # drop the truncated i = j terms ...
-        pair = pair + jnp.sum(self.U_self(unit, theta))  # ... and add them exactly
+        pair = sum(0.5 * mehler_pair_sum(act, a, tau * r, b, cos, K) for tau in self.taus)
         return 1.0 + 2.0 * jnp.mean(self.V(unit, theta)) + pair / (n * n)

@@ -106,7 +106,8 @@ class RunDir:
     def write_dataset(self, name: str, ds) -> Path:
         """Write an ``xarray.Dataset`` as netCDF (scipy engine: no extra dependency)."""
         p = self.path / name
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
         os.close(fd)
         try:
             ds.to_netcdf(tmp, engine="scipy")

@@ -42,14 +42,73 @@ class ExperimentConfig:
         """Subclasses raise ConfigError(field, ...) for bad values."""
 
 
+@dataclass(frozen=True)
+class Point:
+    """One unit of work of an experiment: resolved parameters and a key derived from them.
+
+    ``key`` hashes (experiment, params, seed): adding or removing other points never changes
+    this point's key or its random stream (``seed`` is derived from the key).
+    """
+
+    experiment: str
+    params: dict
+    key: str
+    seed: int
+
+    @classmethod
+    def make(cls, experiment: str, params: dict, seed: int = 0) -> "Point":
+        import hashlib
+        import json
+
+        from ..io import _jsonable
+
+        blob = json.dumps({"experiment": experiment, "params": _jsonable(params), "seed": int(seed)},
+                          sort_keys=True, separators=(",", ":"))
+        key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return cls(experiment, dict(params), key, int(key[:8], 16))
+
+
 class Experiment:
+    """An experiment: ``points -> compute -> reduce -> render`` (see docs/architecture.md).
+
+    * ``points(cfg)``: the list of ``Point`` s to compute (default: one point holding the config);
+    * ``compute(point, progress)``: pure, picklable, returns an ``xarray.Dataset`` (written to
+      ``points/<key>.nc`` as soon as it is done);
+    * ``reduce(cfg, results)``: ``results`` maps point key -> Dataset; returns ``(summary,
+      data)`` with ``data`` a dict file name -> Dataset written into the run directory;
+    * ``render(cfg, results, summary)``: dict stem -> matplotlib figure (PNG + SVG).
+
+    Experiments not yet moved to this contract override ``run`` instead.
+    """
+
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Config: ClassVar[type] = ExperimentConfig
     quick: ClassVar[dict] = {}
 
-    def run(self, cfg, out: RunDir, progress: bool) -> dict:  # pragma: no cover - interface
+    def points(self, cfg) -> list:
+        return [Point.make(self.name, dataclasses.asdict(cfg), cfg.seed)]
+
+    def compute(self, point: Point, progress: bool = False):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def reduce(self, cfg, results: dict) -> tuple:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def render(self, cfg, results: dict, summary: dict) -> dict:
+        return {}
+
+    def run(self, cfg, out: RunDir, progress: bool) -> dict:
+        results = {}
+        for point in self.points(cfg):
+            results[point.key] = ds = self.compute(point, progress)
+            out.write_dataset(f"points/{point.key}.nc", ds)
+        summary, data = self.reduce(cfg, results)
+        for fname, ds in data.items():
+            out.write_dataset(fname, ds)
+        for stem, fig in self.render(cfg, results, summary).items():
+            out.savefig(fig, stem)
+        return summary
 
     def make_config(self, quick: bool = False, overrides: dict | None = None, seed: int | None = None):
         """Defaults, then the quick preset, then ``--set`` overrides (strings are parsed by type)."""

@@ -22,6 +22,15 @@ class DivergenceError(FloatingPointError):
         super().__init__(message)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT / SIGTERM; ``signum`` is the signal, ``partial`` what was saved."""
+
+    def __init__(self, message: str = "interrupted", partial=None, signum: int | None = None):
+        self.partial = partial
+        self.signum = signum
+        super().__init__(message)
+
+
 def check(cond: bool, field: str, message: str) -> None:
     """Raise ``ConfigError(field, message)`` unless ``cond``."""
     if not cond:

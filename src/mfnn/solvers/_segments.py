@@ -17,6 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from .. import _signals
+from ..errors import RunInterrupted
+
 
 def run_segments(
     step_block: Callable,
@@ -62,6 +65,10 @@ def run_segments(
             bar.update(float(np.sum(work[sl])))
             if diverged:
                 break
+            signum = _signals.stop_requested()
+            if signum is not None:
+                raise RunInterrupted(f"interrupted by signal {signum} at save {len(saved_all)} of {n_segments}",
+                                     partial=saved_all, signum=signum)
     return saved_all, diverged, state
 
 

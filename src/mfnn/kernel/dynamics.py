@@ -5,11 +5,11 @@
 
 with E_x the empirical measure of the n training points and the gradient over the TRAINED leaves
 only.  This is gradient flow on R_{alpha,N} with time reparametrized by N/(2 alpha^2): the
-paper's rescaled time in which rho^alpha_t moves at speed 1/alpha (section 6.1 of
-theory/kernel-limit-and-bounds.md; no 2 xi factor, section 9).  The residual on the data obeys
+paper's rescaled time in which rho^alpha_t moves at speed 1/alpha (COLT 2019 eq. 14 as printed
+has no 2 xi factor: xi = 1/2).  The residual on the data obeys
 (RD) with the finite-N kernel H(x, z; theta_t): d_t u = -(1/n) H(theta_t) u.
 
-Antithetic initialization (section 9 of the note): N/2 neurons (a, w, b) are drawn from rho_0 and
+Antithetic initialization: N/2 neurons (a, w, b) are drawn from rho_0 and
 paired with (-a, w, b), so fhat_{alpha,N}(.; theta^0) = 0 exactly (otherwise it is
 O(alpha/sqrt(N)) and dominates for large alpha).  The pairing keeps the law rho_0 when rho_0 is
 symmetric in a (``GaussianInit(symmetric_a=True)`` or ``a_mean = 0``).

@@ -6,7 +6,7 @@ Noisy DD (PNAS 2018; COLT 2019 "diffusion-DD"), reduced to the law rhobar of r =
                = (2 xi / beta) d_r[ g d_r( rhobar / g ) ],     g = r^{d-1} exp(-beta psi_lambda),
     psi_lambda(r; rhobar) = psi(r; rhobar) + lambda r^2 / 2
 
-(two-layer-mean-field.md section 7.1, "noisy radial PDE").  With Phi = psi_lambda - (d-1) log(r) / beta
+(the noisy DD restricted to radial laws, using r^{1-d} d_r(r^{d-1} d_r) for the Laplacian of a radial density).  With Phi = psi_lambda - (d-1) log(r) / beta
 the flux is J = -(2 xi / beta)(d_r rhobar + beta rhobar d_r Phi).
 
 Scheme: finite volumes on cells of width h = r_max / n (centres r_i = (i + 1/2) h), zero flux at
@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,8 +40,10 @@ import numpy as np
 from ..errors import DivergenceError, check, check_times
 from ..numerics.schedules import as_schedule
 from ..problem.problem import Problem
+from ..problem.reduced import RadialModel
 from ._segments import run_segments, stack
-from .radial_dd import RadialModel
+
+__all__ = ["RadialGrid", "NoisyRadialSolution", "GibbsSolution", "solve_noisy_radial", "solve_gibbs"]
 
 
 def _bernoulli(z):
@@ -50,16 +53,19 @@ def _bernoulli(z):
     return jnp.where(small, 1.0 - z / 2, zs / jnp.expm1(zs))
 
 
-@dataclass(frozen=True)
-class RadialGrid:
-    """A model evaluated on a cell-centred grid: everything the PDE, F and Gibbs need."""
+class RadialGrid(eqx.Module):
+    """The radial feature model on a cell-centred grid: everything the PDE, F and Gibbs need.
+
+    psi and R come from ``RadialModel`` (``mfnn.problem.reduced``) with the features evaluated at
+    the cell centres once (``coeffs``) and the cell masses rho_i h as the measure's weights.
+    """
 
     model: RadialModel
     r: np.ndarray  # cell centres
-    h: float
-    d: float  # dimension in the Jacobian r^{d-1}
-    lam: float
-    beta: float
+    h: np.ndarray  # cell width
+    d: np.ndarray  # dimension in the Jacobian r^{d-1}
+    lam: np.ndarray
+    beta: np.ndarray
 
     @classmethod
     def build(cls, problem: Problem, *, r_max: float, n_cells: int, lam: float, beta: float,
@@ -71,27 +77,31 @@ class RadialGrid:
         model = RadialModel.from_problem(problem, d_interaction, n_hermite)
         h = r_max / n_cells
         r = (np.arange(n_cells) + 0.5) * h
-        return cls(model, r, h, float(problem.d), lam, beta)
+        f64 = lambda x: np.asarray(x, dtype=np.float64)
+        return cls(model, r, f64(h), f64(problem.d), f64(lam), f64(beta))
 
     @property
     def coeffs(self):
-        """(2, K, n): a chat_k(tau r_i) for tau_+ and tau_-."""
-        return jnp.stack([c for c, _ in self.model._coeffs(jnp.asarray(self.r))])
+        """(2, K, n): the features a chat_k(tau r_i, b) at the cell centres."""
+        return self.model.features(jnp.asarray(self.r))
+
+    def moments(self, rho, A=None):
+        """Feature moments S = sum_i phi(r_i) rho_i h of the density rho (per unit r)."""
+        A = self.coeffs if A is None else A
+        return self.model.moments_from_features(A, rho * self.h)
+
+    def psi_lambda_from_moments(self, S, A=None):
+        """psi_lambda(r_i) = psi(r_i; S) + lambda r_i^2 / 2 for a measure with moments S."""
+        A = self.coeffs if A is None else A
+        return self.model.psi_from_features(A, S) + 0.5 * self.lam * jnp.asarray(self.r) ** 2
 
     def psi_lambda(self, rho, A=None):
         """psi_lambda(r_i; rhobar) on the grid for a density rho (per unit r)."""
         A = self.coeffs if A is None else A
-        w = jnp.asarray(self.model.cos_moments)
-        S = A @ (rho * self.h)  # (2, K)
-        v = -0.5 * (A[0, 0] - A[1, 0])
-        inter = 0.5 * ((w * S[0]) @ A[0] + (w * S[1]) @ A[1])
-        return v + inter + 0.5 * self.lam * jnp.asarray(self.r) ** 2
+        return self.psi_lambda_from_moments(self.moments(rho, A), A)
 
     def risk(self, rho, A=None):
-        A = self.coeffs if A is None else A
-        w = jnp.asarray(self.model.cos_moments)
-        S = A @ (rho * self.h)
-        return 1.0 - (S[0, 0] - S[1, 0]) + 0.5 * jnp.sum(w * S * S)
+        return self.model.risk_from_moments(self.moments(rho, A))
 
     def free_energy(self, rho, A=None):
         """F = R/2 + (lambda/2) int r^2 rho + beta^{-1} int rho log(rho / r^{d-1})."""
@@ -100,10 +110,14 @@ class RadialGrid:
         ent = jnp.sum(jnp.where(rho > 0, m * (jnp.log(jnp.where(rho > 0, rho, 1.0)) - (self.d - 1) * jnp.log(r)), 0.0))
         return 0.5 * self.risk(rho, A) + 0.5 * self.lam * jnp.sum(r * r * m) + ent / self.beta
 
+    def log_gibbs_from_moments(self, S, A=None):
+        """log of the normalized r^{d-1} exp(-beta psi_lambda(r; S)) on the grid (density per unit r)."""
+        lg = (self.d - 1) * jnp.log(jnp.asarray(self.r)) - self.beta * self.psi_lambda_from_moments(S, A)
+        return lg - jax.scipy.special.logsumexp(lg) - jnp.log(self.h)
+
     def log_gibbs(self, rho, A=None):
         """log of the normalized r^{d-1} exp(-beta psi_lambda(r; rho)) on the grid."""
-        lg = (self.d - 1) * jnp.log(jnp.asarray(self.r)) - self.beta * self.psi_lambda(rho, A)
-        return lg - jax.scipy.special.logsumexp(lg) - math.log(self.h)
+        return self.log_gibbs_from_moments(self.moments(rho, A), A)
 
     def initial_density(self, problem: Problem):
         """Density of ||w|| for w ~ N(0, kappa^2/d I_d) (a scaled chi_d), normalized on the grid."""
@@ -268,12 +282,8 @@ def solve_gibbs(
         # solve S = Phi(S) = A Gibbs(S) h with Powell's hybrid method and the exact Jacobian
         from scipy.optimize import root
 
-        w = jnp.asarray(grid.model.cos_moments)
-        r = jnp.asarray(grid.r)
-
         def gibbs_of(S):
-            psi = -0.5 * (A[0, 0] - A[1, 0]) + 0.5 * ((w * S[0]) @ A[0] + (w * S[1]) @ A[1]) + 0.5 * lam * r * r
-            return jnp.exp(normalize_log((grid.d - 1) * jnp.log(r) - beta * psi))
+            return jnp.exp(grid.log_gibbs_from_moments(S, A))
 
         shape = (2, A.shape[1])
         fun = jax.jit(lambda x: (A @ (gibbs_of(x.reshape(shape)) * h)).ravel() - x)

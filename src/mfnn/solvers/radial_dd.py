@@ -11,7 +11,9 @@ where chat_k are the Hermite coefficients of sigma (``Activation.hermite_coeffs`
 moments of the cosine between two independent uniform directions on S^{d-1}: this IS the exact
 finite-d angular average (the cosine law (1-c^2)^{(d-3)/2} enters only through its moments);
 d = inf keeps k = 0 only (u = (a^2/2) sum_tau m m').  The interaction therefore depends on rhobar
-only through the K moments S_{tau,k} = int chat_k(tau r) rhobar(dr).
+only through the K moments S_{tau,k} = int chat_k(tau r) rhobar(dr).  These formulas live in ONE
+place, ``mfnn.problem.reduced.RadialModel`` (re-exported here), which the noisy radial grid, the
+Gibbs solver and the radial certificates evaluate too.
 
 Scheme: Lagrangian quantile particles.  r_j(0) are the midpoint quantiles of rhobar_0, and
 dr_j/dt = -2 xi(t) psi'(r_j) is integrated with adaptive Dormand-Prince 5(4) (default; the user
@@ -27,100 +29,21 @@ are measured in tests/test_radial_dd.py).  psi is even in r (m is), so r = 0 is 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError, check, check_times
-from ..numerics.hermite import sphere_cosine_moments
+from ..errors import DivergenceError, check, check_times
+from ..numerics.ode import make_segment_fn, segment_inputs
 from ..numerics.schedules import as_schedule
 from ..problem.problem import Problem
-from ..problem.tasks import IsotropicGaussians
-from ..problem.units import ProjectionUnit
-from ..numerics.ode import make_segment_fn, segment_inputs
+from ..problem.reduced import RadialModel
 from ._segments import run_segments, stack
 
-
-@dataclass(frozen=True)
-class RadialModel:
-    """psi, psi' and R for radial measures given by particles (equal weights)."""
-
-    activation: object
-    taus: tuple
-    a: float
-    b: float
-    cos_moments: tuple  # E[c^k], k < K
-
-    @classmethod
-    def from_problem(cls, problem: Problem, d_interaction="finite", n_hermite: int = 24):
-        unit, task = problem.unit, problem.task
-        if not isinstance(task, IsotropicGaussians):
-            raise ConfigError("task", "the radial DD needs the isotropic Gaussian task")
-        if not isinstance(unit, ProjectionUnit) or tuple(unit.trained) != ("w",):
-            raise ConfigError("unit", "the radial DD needs sigma(<w,x>+b) with only w trained")
-        if problem.init.a_std or problem.init.b_std or problem.init.symmetric_a:
-            raise ConfigError("init", "the radial DD needs deterministic a and b at initialization")
-        if d_interaction in ("finite", None):
-            d_eff = float(task.d)
-        elif d_interaction in ("inf", math.inf, "infinity"):
-            d_eff = math.inf
-        else:
-            raise ConfigError("d_interaction", f"use 'finite' or 'inf', got {d_interaction!r}")
-        check(n_hermite >= 1, "n_hermite", f"must be >= 1, got {n_hermite}")
-        mom = sphere_cosine_moments(d_eff, n_hermite if math.isfinite(d_eff) else 1)
-        return cls(unit.activation, task.taus, float(problem.init.a_mean * problem.alpha),
-                   float(problem.init.b_mean), tuple(float(m) for m in mom))
-
-    @property
-    def n_terms(self):
-        return len(self.cos_moments)
-
-    def _coeffs(self, r, grad=False):
-        """[(a chat_k(tau r, b), a tau d chat_k/ds) for tau in taus], each (K, M)."""
-        out = []
-        for tau in self.taus:
-            if grad:
-                c, ds, _ = self.activation.coeffs_with_grad(tau * r, self.b, self.n_terms)
-                out.append((self.a * c, self.a * tau * ds))
-            else:
-                out.append((self.a * self.activation.hermite_coeffs(tau * r, self.b, self.n_terms), None))
-        return out
-
-    def moments(self, r):
-        """S_{tau,k} = int a chat_k(tau r) rhobar(dr), shape (2, K)."""
-        return jnp.stack([jnp.mean(c, axis=-1) for c, _ in self._coeffs(r)])
-
-    def psi(self, r, S):
-        """psi(r; rhobar) = v(r) + int u(r, r') rhobar(dr'), given the moments S of rhobar."""
-        (cp, _), (cm, _) = self._coeffs(r)
-        w = jnp.asarray(self.cos_moments)
-        return (-0.5 * (cp[0] - cm[0]) + 0.5 * jnp.einsum("k,k...->...", w * S[0], cp)
-                + 0.5 * jnp.einsum("k,k...->...", w * S[1], cm))
-
-    def dpsi(self, r, S):
-        """psi'(r; rhobar) from the analytic d chat_k / ds."""
-        (_, dp), (_, dm) = self._coeffs(r, grad=True)
-        w = jnp.asarray(self.cos_moments)
-        return (-0.5 * (dp[0] - dm[0]) + 0.5 * jnp.einsum("k,k...->...", w * S[0], dp)
-                + 0.5 * jnp.einsum("k,k...->...", w * S[1], dm))
-
-    def risk(self, r):
-        """R(rhobar) = 1 + 2 int v + int int u  for the empirical measure of the particles r."""
-        S = self.moments(r)
-        w = jnp.asarray(self.cos_moments)
-        v = -0.5 * (S[0, 0] - S[1, 0])
-        return 1.0 + 2.0 * v + 0.5 * jnp.sum(w * S * S)
-
-    def velocity(self, r):
-        """-psi'(r; rhobar^M) (without the 2 xi factor); one coefficient evaluation per tau."""
-        (cp, dp), (cm, dm) = self._coeffs(r, grad=True)
-        S = jnp.stack([jnp.mean(cp, axis=-1), jnp.mean(cm, axis=-1)])
-        w = jnp.asarray(self.cos_moments)
-        return -(-0.5 * (dp[0] - dm[0]) + 0.5 * jnp.einsum("k,k...->...", w * S[0], dp)
-                 + 0.5 * jnp.einsum("k,k...->...", w * S[1], dm))
+__all__ = ["RadialModel", "RadialDDSolution", "solve_radial_dd"]
 
 
 @dataclass
@@ -144,18 +67,22 @@ class RadialDDSolution:
         return self.radii.mean(axis=1)
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled_block(model: RadialModel, schedule, method, rtol, atol):
-    """Compiled scan over save intervals, cached so repeated solves (seeds, sweeps) compile once."""
+@eqx.filter_jit
+def _run_block(model: RadialModel, schedule, method: str, rtol: float, atol: float, state, inputs):
+    """``lax.scan`` over save intervals of the quantile-particle flow.
+
+    ``model`` (and a pytree schedule) are arguments: their numbers are traced, so solves that differ
+    only in numbers (Delta, a, b, xi) share one compilation; method and tolerances are static.
+    """
 
     def rhs(t, r):
         return 2.0 * schedule(t) * model.velocity(r)
 
     def observe(t, r):
-        return {"r": r, "risk": model.risk(r), "diss": jnp.mean(model.dpsi(r, model.moments(r)) ** 2)}
+        return {"r": r, "risk": model.risk(r), "diss": jnp.mean(model.grad_psi(r)[0] ** 2)}
 
     segment = make_segment_fn(rhs, observe, method=method, rtol=rtol, atol=atol, post=jnp.abs)
-    return jax.jit(lambda state, inputs: jax.lax.scan(segment, state, inputs))
+    return jax.lax.scan(segment, state, inputs)
 
 
 def solve_radial_dd(
@@ -180,6 +107,7 @@ def solve_radial_dd(
     ``r0``: initial radii (default: the M midpoint quantiles of ||w|| under ``problem.init``).
     """
     check(n_particles >= 2, "n_particles", f"must be >= 2, got {n_particles}")
+    check(method in ("dopri5", "rk4"), "method", f"use 'dopri5' or 'rk4', got {method!r}")
     check(dt > 0, "dt", f"must be > 0, got {dt}")
     check(rtol > 0 and atol > 0, "rtol", "tolerances must be > 0")
     times = check_times(times)
@@ -189,7 +117,7 @@ def solve_radial_dd(
         r0 = problem.init.radius_quantiles(problem.d, n_particles)
     r0 = jnp.asarray(np.sort(np.abs(np.asarray(r0, dtype=float))))
 
-    step_block = _compiled_block(model, schedule, method, rtol, atol)
+    step_block = functools.partial(_run_block, model, schedule, method, float(rtol), float(atol))
     inputs = segment_inputs(times, dt if method == "rk4" else None)
     saved, diverged, _ = run_segments(
         step_block, (r0, jnp.asarray(0.0)), inputs, n_segments=len(times),

@@ -21,7 +21,7 @@ test: $(STAMP)  ## the whole test suite (what CI runs)
 test-fast: $(STAMP)  ## skip tests marked slow
 	$(PY) -m pytest -q -m "not slow"
 
-bench: $(STAMP)  ## SGD throughput vs a plain NumPy loop
+bench: $(STAMP)  ## SGD throughput vs NumPy, JAX and PyTorch loops (torch: pip install -e '.[bench]')
 	$(PY) benchmarks/sgd_throughput.py
 
 clean:

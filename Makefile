@@ -23,7 +23,7 @@ test-slow: $(STAMP)  ## slow numerical validations (marked slow), run by CI afte
 
 test-all: test test-slow
 
-bench: $(STAMP)  ## SGD throughput vs a plain NumPy loop
+bench: $(STAMP)  ## SGD throughput vs NumPy, JAX and PyTorch loops (torch: pip install -e '.[bench]')
 	$(PY) benchmarks/sgd_throughput.py
 
 clean:

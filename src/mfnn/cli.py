@@ -162,14 +162,18 @@ def _header(summary: dict) -> str:
     return head
 
 
-def _format(exp, summary) -> str:
+def _format(exp, summary, strict: bool = False) -> str:
+    """Header plus the experiment's table.  A finished summary that the experiment cannot format
+    is corrupt (``strict``: ConfigError); a partial one (diverged, interrupted) falls back to JSON."""
     head = _header(summary)
     fmt = getattr(exp, "format_summary", None)
     if fmt is not None:
         try:
             return head + "\n" + fmt(summary)
-        except Exception:  # noqa: BLE001 - a foreign or partial summary falls back to JSON
-            pass
+        except Exception as e:  # noqa: BLE001 - a foreign or partial summary falls back to JSON
+            if strict and summary.get("result", "successful") == "successful":
+                raise ConfigError("directory", f"summary.json does not have the layout of a {exp.name} summary "
+                                               f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
     try:
         return head + "\n" + json.dumps(summary, indent=2, default=repr)
     except (TypeError, ValueError, RecursionError):
@@ -207,7 +211,7 @@ def show_cmd(directory):
         from .experiments import all_experiments
 
         exp = all_experiments().get(summary["experiment"])
-        text = _format(exp, summary)
+        text = _format(exp, summary, strict=True)
     except ConfigError as e:
         _fail(str(e), 2)
     except RecursionError:

@@ -224,8 +224,11 @@ def plan_output(out, *, experiment: str, overwrite: bool = False, resume: bool =
         raise ConfigError("out", f"must be a non-empty directory path, got {raw!r}")
     if "\x00" in raw:
         raise ConfigError("out", "contains a NUL character")
-    final = Path(os.path.abspath(raw))
-    why = _protected(final)
+    try:
+        final = Path(os.path.abspath(raw))
+        why = _protected(final)
+    except (OSError, RuntimeError) as e:  # e.g. the current directory was deleted
+        raise ConfigError("out", f"cannot resolve {raw!r} ({e})") from None
     if why:
         raise ConfigError("out", f"{raw!r} {why}; choose a new directory for the run")
     work = final.with_name(final.name + PARTIAL)

@@ -302,6 +302,30 @@ def test_contract_divergence_finishes_with_summary_figures_and_exit_3(dummies, t
     assert shown.exit_code == 0 and "RESULT: DIVERGED" in shown.output
 
 
+def test_a_point_interrupted_inside_is_kept_but_not_resumed_from(dummies, tmp_path, monkeypatch):
+    real = Dummy.compute
+
+    def compute(self, point):  # no progress argument: the runner adapts
+        ds = real(self, point)
+        if point.params["i"] == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # recorded by cooperative(); the solver stops inside
+            ds.attrs["result"] = "interrupted"
+        return ds
+
+    monkeypatch.setattr(Dummy, "compute", compute)
+    with pytest.raises(RunInterrupted) as e:
+        run_experiment("test-dummy", out=tmp_path / "r", progress=False)
+    assert e.value.signum == signal.SIGTERM
+    part = tmp_path / "r.partial"
+    assert len(list((part / "points").glob("*.interrupted.nc"))) == 1
+    assert len([p for p in (part / "points").glob("*.nc") if ".interrupted" not in p.name]) == 1
+    assert read_json(part / "summary.json")["signal"] == "SIGTERM"
+    monkeypatch.setattr(Dummy, "compute", real)
+    Dummy.calls.clear()
+    run_experiment("test-dummy", out=tmp_path / "r", progress=False, resume=True)
+    assert Dummy.calls == [1, 2]
+
+
 def test_plotting_failure_is_recorded_not_fatal(dummies, tmp_path):
     out = run_experiment("test-dummy", out=tmp_path / "r", progress=False, overrides={"fail_render": "true"})
     s = read_json(out / "summary.json")

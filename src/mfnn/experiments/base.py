@@ -601,6 +601,19 @@ def _run_legacy(exp, cfg, run: RunDir, progress: bool, state: dict):
     return "successful", summary
 
 
+def _call_compute(exp, point, progress: bool):
+    """``compute(point, progress)``, or ``compute(point)`` for a compute without a progress argument."""
+    import inspect
+
+    try:
+        params = inspect.signature(exp.compute).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        params = {}
+    if "progress" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return exp.compute(point, progress=progress)
+    return exp.compute(point)
+
+
 def _load_point(path):
     import xarray as xr
 
@@ -624,7 +637,11 @@ def _run_contract(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bo
             except Exception:  # noqa: BLE001 - an unreadable save is recomputed
                 ds = None
         if ds is None:
-            ds = exp.compute(point, progress)
+            ds = _call_compute(exp, point, progress)
+            if str(ds.attrs.get("result", "")) == "interrupted":  # a solver stopped inside the point:
+                run.write_dataset(f"points/{point.key}.interrupted.nc", ds)  # kept, but not resumed from
+                signum = _signals.stop_requested()
+                raise RunInterrupted(f"interrupted by {_signals.signal_name(signum)}", signum=signum)
             run.write_dataset(f"points/{point.key}.nc", ds)
         results[point.key] = ds
         if str(ds.attrs.get("result", "successful")) == "diverged":
@@ -637,7 +654,8 @@ def _run_contract(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bo
     summary: dict = {}
     state["phase"] = "reduce"
     try:
-        summary, data = exp.reduce(cfg, results)
+        reduced = exp.reduce(cfg, results)
+        summary, data = reduced if isinstance(reduced, tuple) else (reduced, {})
         summary = dict(summary)
         for fname, ds in (data or {}).items():
             run.write_dataset(fname, ds)

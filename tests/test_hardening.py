@@ -424,6 +424,7 @@ CORRUPT = {
     "strings for numbers": '{"experiment": "pnas-isotropic", "table": [{"t": "zero", "sgd_risk": "x", '
                            '"sgd_risk_std": [], "dd_risk": {}, "gap": null}]}',
     "binary": b"\xff\xfe\x00garbage",
+    "odd types": '{"experiment": "pnas-isotropic", "result": 7, "render_errors": 3, "stopped_at": {"a": []}}',
 }
 
 

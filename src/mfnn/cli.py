@@ -136,7 +136,11 @@ def run_cmd(name, quick, sets, out, seed, overwrite, resume, force, no_progress)
             from .io import read_json
 
             summary = read_json(path / "summary.json")
-            click.echo(_format(exp, summary))
+            try:
+                text = _format(exp, summary)
+            except Exception as e:  # noqa: BLE001 - the run is saved; printing it must not crash
+                text = f"(cannot print the summary: {type(e).__name__}: {e})"
+            click.echo(text)
             click.echo(f"results written to {path}")
         except ConfigError as e:
             _fail(str(e), 2)
@@ -157,8 +161,10 @@ def _header(summary: dict) -> str:
         if isinstance(where, dict):
             where = ", ".join(f"{k}={where[k]}" for k in ("point", "of", "key", "message") if k in where)
         head += f"\nRESULT: {str(result).upper()}" + (f" ({' '.join(str(where).split())[:300]})" if where else "")
-    if summary.get("render_errors"):
-        head += f"\nplotting failed for: {', '.join(map(str, summary['render_errors']))}"
+    errors = summary.get("render_errors")
+    if errors:
+        names = list(errors) if isinstance(errors, (dict, list)) else [errors]
+        head += f"\nplotting failed for: {', '.join(map(str, names))}"
     return head
 
 
@@ -180,6 +186,9 @@ def _format(exp, summary, strict: bool = False) -> str:
         return head
 
 
+RESULTS = ("successful", "diverged", "interrupted", "failed")
+
+
 def _load_summary(directory: str) -> dict:
     from .io import PARTIAL, read_json
 
@@ -199,6 +208,8 @@ def _load_summary(directory: str) -> dict:
         raise ConfigError("directory", f"summary.json holds a {type(summary).__name__}, not an mfnn summary")
     if not isinstance(summary.get("experiment"), str):
         raise ConfigError("directory", "summary.json has no experiment name: not an mfnn summary")
+    if summary.get("result", "successful") not in RESULTS:
+        raise ConfigError("directory", f"summary.json has an unknown result {summary.get('result')!r}")
     return summary
 
 
@@ -216,6 +227,8 @@ def show_cmd(directory):
         _fail(str(e), 2)
     except RecursionError:
         _fail("directory: summary.json is nested too deeply", 2)
+    except Exception as e:  # noqa: BLE001 - any other malformed content: one line
+        _fail(f"directory: cannot display summary.json ({type(e).__name__}: {e})", 2)
     click.echo(text)
 
 

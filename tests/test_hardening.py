@@ -326,6 +326,22 @@ def test_a_point_interrupted_inside_is_kept_but_not_resumed_from(dummies, tmp_pa
     assert Dummy.calls == [1, 2]
 
 
+def test_forced_divergence_in_a_real_experiment(tmp_path):
+    """pnas-anisotropic with eps = 2 (SGD steps far beyond stability): the SGD risk blows up after
+    the first save interval; the run finishes as diverged with its figures and saves."""
+    with pytest.raises(DivergenceError) as e:
+        run_experiment("pnas-anisotropic", out=tmp_path / "a", quick=True, progress=False, overrides={"eps": "2"})
+    out = tmp_path / "a"
+    assert e.value.run_dir == out and not (tmp_path / "a.partial").exists()
+    s = read_json(out / "summary.json")
+    assert s["result"] == "diverged" and "sgd_diverged" in s["diverged_parts"] and s["stopped_at"]
+    assert 1 <= len(s["table"]) and all(math.isfinite(r["sgd_risk"]) for r in s["table"])
+    for name in ("risk.png", "sgd.nc", "dd.nc", MARKER, "config.json"):
+        assert (out / name).is_file(), name
+    shown = CliRunner().invoke(main, ["show", str(out)])
+    assert shown.exit_code == 0 and "RESULT: DIVERGED" in shown.output
+
+
 def test_plotting_failure_is_recorded_not_fatal(dummies, tmp_path):
     out = run_experiment("test-dummy", out=tmp_path / "r", progress=False, overrides={"fail_render": "true"})
     s = read_json(out / "summary.json")

@@ -1,12 +1,45 @@
 """End-to-end --quick runs of pnas-failure and pnas-risk-vs-delta (smoke tests of the pipeline:
 the quick presets are far too short to show the phenomena; the numbers are checked for sanity)."""
 
+import dataclasses
 import json
 
+import numpy as np
 import pytest
+import xarray as xr
 
 from mfnn.errors import ConfigError
 from mfnn.experiments import get, run_experiment
+
+
+def test_pnas_isotropic_points_estimate_and_truncated_reduce(tmp_path):
+    """Content keys, cost estimates, and reduce/render on a run cut short by a divergence."""
+    exp = get("pnas-isotropic")
+    cfg = exp.make_config(quick=True)
+    (p,) = exp.points(cfg)
+    # render-only fields do not change the point (nor its random stream); compute fields and seed do
+    assert exp.points(dataclasses.replace(cfg, bins=7))[0].key == p.key
+    assert exp.points(dataclasses.replace(cfg, n_neurons=101))[0].key != p.key
+    assert exp.points(dataclasses.replace(cfg, seed=1))[0].seed != p.seed
+    est = exp.estimate(cfg)
+    assert est["seconds"] < 600 and est["bytes"] < 1e8
+    big = exp.estimate(dataclasses.replace(cfg, eps=1e-12))
+    assert big["seconds"] > 1e6 and big["field"] == "eps"  # 4e12 steps: weeks at least
+    assert exp.estimate(dataclasses.replace(cfg, n_neurons=10 ** 8))["bytes"] > 1e10
+    # a truncated dataset (as a diverged run leaves it: two saves) reduces and renders
+    t = np.array([0.0, 0.01])
+    ds = xr.Dataset({"sgd_risk": (("replica", "time"), [[1.0, np.nan], [1.1, 1.0]]),
+                     "sgd_w_norm": (("replica", "time", "neuron"), np.ones((2, 2, 5))),
+                     "dd_risk": (("time",), [1.0, 0.9]), "dd_radius": (("time", "particle"), np.ones((2, 4))),
+                     "dd_dissipation": (("time",), [1.0, 1.0])},
+                    coords={"time": t, "step": ("time", [0, 100])},
+                    attrs={"result": "diverged", "stopped_at": 0.01, "sgd_diverged": 1, "dd_diverged": 0})
+    summary, data = exp.reduce(cfg, {p.key: ds})
+    assert summary["result"] == "diverged" and summary["stopped_at"] == 0.01 and summary["sgd_diverged"]
+    assert set(data) == {"sgd.nc", "dd.nc", "histograms.nc"}
+    figs = exp.render(cfg, {p.key: ds}, summary)
+    for stem, fig in figs.items():
+        fig.savefig(tmp_path / f"{stem}.png")
 
 
 def test_pnas_failure_quick(tmp_path):

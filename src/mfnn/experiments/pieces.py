@@ -1,0 +1,122 @@
+"""Config pieces shared by experiments: dataclass mixins with flat field names (``--set eps=...``).
+
+A Config composes them by inheritance, ``ExperimentConfig`` last, and may redeclare a field to
+change its default (the field keeps its place)::
+
+    @dataclass(frozen=True)
+    class Config(RampFields, SGDFields, DDFields, ExperimentConfig):
+        d: int = 40
+        replicas: int = 2            # SGDFields default is 1
+
+Each mixin's ``validate`` checks its own fields and calls ``super().validate()``, so
+``Config.validate`` runs them all once it calls ``super().validate()``.  The cost helpers return
+rough (bytes, seconds) on 2 CPU cores for ``Experiment.estimate``.  Nothing numerical here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import check
+from ..problem import ramp
+from ..solvers import SGDConfig
+
+# Rough costs on 2 CPU cores (measured on the PNAS experiments, Dec 2026): an online SGD step of
+# N projection units in dimension d costs ~ 2e-6 s + 1.3e-9 s * N * d per replica; a DD right-hand
+# side ~ 1e-8 s per particle and feature, ~ 1e4 evaluations per solve; every solver compiles
+# once (~ 20 s).  Peak memory: ~ 4 copies of the parameters plus the saved observables.
+SGD_STEP_S, SGD_UNIT_S, DD_UNIT_S, DD_EVALS, COMPILE_S = 2e-6, 1.3e-9, 1e-8, 1e4, 20.0
+
+
+@dataclass(frozen=True)
+class RampFields:
+    """The PNAS 2018 ramp sigma (Fig. 1, 2): s1 for t <= t1, linear to s2 at t2, s2 beyond."""
+
+    t1: float = 0.5
+    t2: float = 1.5
+    s1: float = -2.5
+    s2: float = 7.5
+
+    def activation(self):
+        return ramp(self.t1, self.t2, self.s1, self.s2)
+
+    def validate(self):
+        check(self.t2 > self.t1, "t2", f"must exceed t1={self.t1}")
+        super().validate()
+
+
+@dataclass(frozen=True)
+class SGDFields:
+    """Finite-N online SGD (PNAS 2018 eq. 8): N neurons, step eps, independent replicas."""
+
+    n_neurons: int = 800
+    eps: float = 1e-5
+    replicas: int = 1
+    dtype: str = "float64"
+
+    def sgd_config(self, times, **extra) -> SGDConfig:
+        return SGDConfig(n_neurons=self.n_neurons, eps=self.eps, times=tuple(float(t) for t in times),
+                         replicas=self.replicas, dtype=self.dtype, **extra)
+
+    def sgd_cost(self, d: int, t_max: float, n_saves: int, save_params: bool = False) -> tuple:
+        """(bytes, seconds) of one simulate_sgd call up to t_max (monotone in N, d, replicas, t_max/eps)."""
+        units = float(self.replicas) * self.n_neurons
+        saved = units * n_saves * (float(d) if save_params else 3.0)
+        nbytes = 8.0 * (4.0 * units * (float(d) + 2.0) + saved)
+        seconds = COMPILE_S + self.replicas * (t_max / self.eps) * (SGD_STEP_S + SGD_UNIT_S * self.n_neurons * float(d))
+        return nbytes, seconds
+
+    def validate(self):
+        check(1 <= self.n_neurons <= 10 ** 8, "n_neurons", f"must be in [1, 1e8], got {self.n_neurons}")
+        check(0 < self.eps <= 1, "eps", f"must be in (0, 1], got {self.eps}")
+        check(1 <= self.replicas <= 10 ** 4, "replicas", f"must be in [1, 10000], got {self.replicas}")
+        check(self.dtype in ("float32", "float64"), "dtype", f"use float32 or float64, got {self.dtype!r}")
+        super().validate()
+
+
+@dataclass(frozen=True)
+class DDFields:
+    """A distributional-dynamics reference (PNAS 2018 eq. 13) on ``dd_particles`` quantile particles."""
+
+    dd_particles: int = 4000
+    dd_rtol: float = 1e-7
+
+    def dd_cost(self, n_saves: int, n_features: int = 24, solves: int = 1) -> tuple:
+        """(bytes, seconds) of ``solves`` DD solves with ``n_features`` features per particle."""
+        m = float(self.dd_particles)
+        nbytes = 8.0 * m * (n_saves + 8.0 * n_features)
+        seconds = solves * (COMPILE_S + DD_EVALS * DD_UNIT_S * m * n_features)
+        return nbytes, seconds
+
+    def validate(self):
+        check(10 <= self.dd_particles <= 10 ** 7, "dd_particles", f"must be in [10, 1e7], got {self.dd_particles}")
+        check(1e-14 <= self.dd_rtol < 1, "dd_rtol", f"must be in [1e-14, 1), got {self.dd_rtol}")
+        super().validate()
+
+
+def run_status(times, *solutions) -> dict:
+    """``{"result": "successful"}`` or, if any solution diverged, ``"diverged"`` and ``stopped_at``
+    (the last save time kept by all of them, ``times[-1]``)."""
+    if any(getattr(s, "diverged", False) for s in solutions if s is not None):
+        return {"result": "diverged", "stopped_at": float(times[-1]) if len(times) else 0.0}
+    return {"result": "successful"}
+
+
+def summary_status(ds) -> dict:
+    """The ``result`` / ``stopped_at`` entries of a computed dataset, for ``summary.json``."""
+    out = {"result": ds.attrs.get("result", "successful")}
+    if "stopped_at" in ds.attrs:
+        out["stopped_at"] = float(ds.attrs["stopped_at"])
+    return out
+
+
+def take(ds, prefix: str, description: str = "", drop=()):
+    """The variables of ``ds`` named ``<prefix><name>``, renamed ``<name>``, with ``ds``'s coords
+    (less ``drop``): splits one computed dataset into the per-solver files of a run."""
+    import xarray as xr
+
+    out = xr.Dataset({k[len(prefix):]: v for k, v in ds.data_vars.items() if k.startswith(prefix)})
+    out = out.drop_vars([c for c in drop if c in out.coords])
+    if description:
+        out.attrs["description"] = description
+    return out

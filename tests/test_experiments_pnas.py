@@ -85,3 +85,22 @@ def test_pnas_risk_vs_delta_bad_d(bad):
     with pytest.raises(ConfigError) as e:
         get("pnas-risk-vs-delta").make_config(overrides={"d": bad})
     assert e.value.field == "d"
+
+
+def test_pnas_anisotropic_divergence_keeps_saves(tmp_path):
+    """eps = 0.5 with large output weights blows SGD up within a few steps: the run still writes
+    its data and figures, ends at the last finite save and says so in the summary."""
+    path = run_experiment("pnas-anisotropic", out=tmp_path / "div", quick=True, progress=False,
+                          overrides={"eps": "0.5", "a_mean": "5", "n_neurons": "20", "dd_particles": "20"})
+    s = json.loads((path / "summary.json").read_text())
+    assert s["result"] == "diverged" and s["sgd_diverged"] and "warning" in s
+    times = [r["t"] for r in s["table"]]
+    assert 1 <= len(times) < 8 and s["stopped_at"] == times[-1]  # quick asks for 8 save times
+    assert all(np.isfinite(r["sgd_risk"]) for r in s["table"])
+    with xr.open_dataset(path / "sgd.nc", engine="scipy") as ds:
+        assert ds.sizes["time"] == len(times)
+    for name in ("risk.png", "means.png", "dd.nc"):
+        assert (path / name).stat().st_size > 0
+    (point,) = (path / "points").iterdir()
+    with xr.open_dataset(point, engine="scipy") as ds:
+        assert ds.attrs["result"] == "diverged" and ds.attrs["stopped_at"] == times[-1]

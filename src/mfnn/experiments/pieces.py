@@ -67,10 +67,8 @@ class SGDFields:
         return nbytes, seconds
 
     def validate(self):
-        check(1 <= self.n_neurons <= 10 ** 8, "n_neurons", f"must be in [1, 1e8], got {self.n_neurons}")
-        check(0 < self.eps <= 1, "eps", f"must be in (0, 1], got {self.eps}")
-        check(1 <= self.replicas <= 10 ** 4, "replicas", f"must be in [1, 10000], got {self.replicas}")
-        check(self.dtype in ("float32", "float64"), "dtype", f"use float32 or float64, got {self.dtype!r}")
+        check_ranges(self, {"n_neurons": "[1, 1e8]", "eps": "(0, 1]", "replicas": "[1, 1e4]",
+                            "dtype": ("float32", "float64")})
         super().validate()
 
 
@@ -89,24 +87,46 @@ class DDFields:
         return nbytes, seconds
 
     def validate(self):
-        check(10 <= self.dd_particles <= 10 ** 7, "dd_particles", f"must be in [10, 1e7], got {self.dd_particles}")
-        check(1e-14 <= self.dd_rtol < 1, "dd_rtol", f"must be in [1e-14, 1), got {self.dd_rtol}")
+        check_ranges(self, {"dd_particles": "[10, 1e7]", "dd_rtol": "[1e-14, 1)"})
         super().validate()
 
 
-def run_status(times, *solutions) -> dict:
-    """``{"result": "successful"}`` or, if any solution diverged, ``"diverged"`` and ``stopped_at``
-    (the last save time kept by all of them, ``times[-1]``)."""
-    if any(getattr(s, "diverged", False) for s in solutions if s is not None):
-        return {"result": "diverged", "stopped_at": float(times[-1]) if len(times) else 0.0}
-    return {"result": "successful"}
+def check_ranges(cfg, ranges: dict) -> None:
+    """``ranges``: field -> interval such as ``"[2, 1e6]"``, ``"(0, 1)"``, or a tuple of allowed values;
+    ConfigError naming the first field outside its range (NaN and non-numbers are outside every interval)."""
+    for field, spec in ranges.items():
+        if isinstance(spec, tuple):
+            v = getattr(cfg, field)
+            check(v in spec, field, f"use one of {', '.join(map(repr, spec))}, got {v!r}")
+            continue
+        lo, hi = (float(x) for x in spec[1:-1].split(","))
+        v = getattr(cfg, field)
+        try:
+            ok = (v > lo if spec[0] == "(" else v >= lo) and (v < hi if spec[-1] == ")" else v <= hi)
+        except TypeError:
+            ok = False
+        check(bool(ok), field, f"must be in {spec}, got {v!r}")
+
+
+def run_status(times, sgd, *dds) -> dict:
+    """Dataset attrs of a computed point: ``result`` ("successful" or "diverged"), ``stopped_at``
+    (if diverged: the last save time kept by every solver, ``times[-1]``), ``sgd_diverged`` and
+    ``dd_diverged`` (0/1: netCDF attributes cannot be booleans).  ``None`` entries of ``dds`` are skipped."""
+    sgd_div = int(bool(sgd is not None and sgd.diverged))
+    dd_div = int(any(bool(d.diverged) for d in dds if d is not None))
+    out = {"result": "diverged" if sgd_div or dd_div else "successful", "sgd_diverged": sgd_div, "dd_diverged": dd_div}
+    if sgd_div or dd_div:
+        out["stopped_at"] = float(times[-1]) if len(times) else 0.0
+    return out
 
 
 def summary_status(ds) -> dict:
-    """The ``result`` / ``stopped_at`` entries of a computed dataset, for ``summary.json``."""
-    out = {"result": ds.attrs.get("result", "successful")}
-    if "stopped_at" in ds.attrs:
+    """The run-status entries of ``summary.json`` from a computed dataset's attrs (``run_status``)."""
+    out = {"sgd_diverged": bool(ds.attrs.get("sgd_diverged", 0)), "dd_diverged": bool(ds.attrs.get("dd_diverged", 0)),
+           "result": ds.attrs.get("result", "successful")}
+    if out["result"] == "diverged":
         out["stopped_at"] = float(ds.attrs["stopped_at"])
+        out["warning"] = "a solver diverged: results end at the last finite save"
     return out
 
 
@@ -120,3 +140,14 @@ def take(ds, prefix: str, description: str = "", drop=()):
     if description:
         out.attrs["description"] = description
     return out
+
+
+def format_table(rows: list, columns: list) -> str:
+    """Fixed-width text table for ``mfnn show``: ``columns`` = [(header, key, format)]; columns whose
+    key is missing from the first row are left out."""
+    cols = [c for c in columns if rows and c[1] in rows[0]]
+    width = [max(10, len(h)) for h, _, _ in cols]
+    lines = [" ".join(f"{h:>{w}}" for (h, _, _), w in zip(cols, width))]
+    for r in rows:
+        lines.append(" ".join(f"{r[k]:>{w}{f}}" for (_, k, f), w in zip(cols, width)))
+    return "\n".join(lines)

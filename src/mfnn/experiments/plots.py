@@ -68,3 +68,42 @@ def plot_risk_curves(times, sgd_risk, dd_curves: dict, title=""):
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_risk_replicas(times, sgd_risk, dd_curves: dict, title=""):
+    """Risk vs log t: each SGD replica as '+' markers, DD curves as lines (PNAS 2018 Fig. 3 style)."""
+    t = np.asarray(times)
+    pos = t > 0
+    sgd_risk = np.asarray(sgd_risk)
+    fig, ax = plt.subplots(figsize=(5.8, 4.2))
+    for r in range(sgd_risk.shape[0]):
+        ax.plot(t[pos], sgd_risk[r, pos], "+", color="C0", ms=7, label="SGD (one run per point)" if r == 0 else None)
+    for i, (name, curve) in enumerate(dd_curves.items()):
+        ax.plot(t[pos], np.asarray(curve)[pos], "-" if i == 0 else "--", color=f"C{3 + i}", label=name)
+    _log_axes(ax, x=[t[pos]])
+    ax.set_xlabel("t = k eps")
+    ax.set_ylabel("population risk")
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+MEAN_LABELS = {"a": "mean a", "b": "mean b", "r1": "mean r1 = ||w_1:s0||", "r2": "mean r2 = ||w_s0+1:d||"}
+
+
+def plot_means(times, sgd_means: dict, dd_means: dict, title="", labels=MEAN_LABELS):
+    """Neuron means vs log t: DD as lines, SGD (mean over replicas of (replica, time)) as '+'."""
+    t = np.asarray(times)
+    pos = t > 0
+    fig, ax = plt.subplots(figsize=(5.8, 4.2))
+    for i, name in enumerate(dd_means):
+        ax.plot(t[pos], np.asarray(dd_means[name])[pos], "-", color=f"C{i}", label=f"{labels.get(name, name)} (DD)")
+        ax.plot(t[pos], np.asarray(sgd_means[name]).mean(0)[pos], "+", color=f"C{i}", ms=7)
+    _log_axes(ax, x=[t[pos]])
+    ax.set_xlabel("t = k eps")
+    ax.set_title(title, fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -25,7 +25,7 @@ from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
 from ..solvers import simulate_sgd, solve_radial_dd
 from .base import Experiment, ExperimentConfig, Point, register
-from .pieces import DDFields, RampFields, SGDFields, run_status, summary_status, take
+from .pieces import DDFields, RampFields, SGDFields, check_ranges, run_status, summary_status, take
 
 RENDER_ONLY = ("bins",)  # fields that do not enter compute (and so not the point key)
 
@@ -44,15 +44,11 @@ class Config(RampFields, SGDFields, DDFields, ExperimentConfig):
     bins: int = 40
 
     def validate(self):
-        check(2 <= self.d <= 10 ** 7, "d", f"must be in [2, 1e7], got {self.d}")
-        check(0 < self.delta < 1, "delta", f"must be in (0, 1), got {self.delta}")
-        check(0 < self.kappa <= 1e3, "kappa", f"must be in (0, 1e3], got {self.kappa}")
-        check(0 < self.t_max <= 1e6, "t_max", f"must be in (0, 1e6], got {self.t_max}")
-        check(2 <= self.n_times <= 10 ** 4, "n_times", f"must be in [2, 10000], got {self.n_times}")
+        super().validate()  # the pieces' fields first: the ranges below may use them
+        check_ranges(self, {"d": "[2, 1e7]", "delta": "(0, 1)", "kappa": "(0, 1e3]", "t_max": "(0, 1e6]",
+                            "n_times": "[2, 1e4]", "bins": "[2, 1e4]"})
         check(1 <= len(self.panel_times) <= 20 and all(0 <= t <= self.t_max for t in self.panel_times),
               "panel_times", f"need 1 to 20 times in [0, t_max={self.t_max}]")
-        check(2 <= self.bins <= 10 ** 4, "bins", f"must be in [2, 10000], got {self.bins}")
-        super().validate()
 
     def problem(self) -> Problem:
         return Problem(sigma_w(self.activation()), IsotropicGaussians(d=self.d, delta=self.delta),
@@ -105,8 +101,7 @@ class PnasIsotropic(Experiment):
              "dd_risk": (("time",), dd.risk[:n]), "dd_radius": (("time", "particle"), dd.radii[:n]),
              "dd_dissipation": (("time",), dd.dissipation[:n])},
             coords={"time": sgd.times[:n], "step": ("time", sgd.steps[:n])},
-            attrs={**run_status(sgd.times[:n], sgd, dd, dd_inf), "sgd_diverged": int(sgd.diverged),
-                   "dd_diverged": int(dd.diverged or (dd_inf is not None and dd_inf.diverged))})
+            attrs=run_status(sgd.times[:n], sgd, dd, dd_inf))
         if dd_inf is not None:
             ds["dd_risk_d_inf"] = (("time",), dd_inf.risk[:n])
         return ds
@@ -119,12 +114,9 @@ class PnasIsotropic(Experiment):
         summary = {
             "table": table, "final": table[-1], "max_abs_gap": max_abs_gap(ds.sgd_risk.values, ds.dd_risk.values),
             "dd_risk_d_inf_final": float(ds.dd_risk_d_inf.values[-1]) if "dd_risk_d_inf" in ds else None,
-            "sgd_diverged": bool(ds.attrs["sgd_diverged"]), "dd_diverged": bool(ds.attrs["dd_diverged"]),
             **summary_status(ds),
             "figures": ["histograms.png", "risk.png"], "data": ["sgd.nc", "dd.nc", "histograms.nc"],
         }
-        if summary["result"] == "diverged":
-            summary["warning"] = "a solver diverged: results end at the last finite save"
         return summary, {"sgd.nc": sgd_ds, "dd.nc": dd_ds, "histograms.nc": histograms(cfg, ds)}
 
     def render(self, cfg: Config, results: dict, summary: dict) -> dict:

@@ -64,6 +64,26 @@ def test_pnas_failure_quick(tmp_path):
     assert "gap" in get("pnas-failure").format_summary(s)
 
 
+def test_pnas_failure_points_are_content_keyed():
+    """Adding a kappa adds one point and leaves the others (keys, seeds, hence random streams) alone;
+    the global-minimum point depends only on what the global minimum reads."""
+    exp = get("pnas-failure")
+    cfg = exp.make_config(quick=True)
+    base = exp.points(cfg)
+    more = exp.points(dataclasses.replace(cfg, kappas=(0.1, 0.25, 0.4)))
+    assert len(base) == 3 and len(more) == 4
+    assert {p.key for p in base} < {p.key for p in more}
+    assert len({p.seed for p in more}) == 4
+    assert exp.points(dataclasses.replace(cfg, eps=1e-5, n_neurons=7))[0].key == base[0].key
+    assert exp.points(dataclasses.replace(cfg, delta=0.4))[0].key != base[0].key
+    for bad, field in (({"half_values": "1,2"}, "half_values"), ({"half_breakpoints": "0.5,0.2,1,2"}, "half_breakpoints"),
+                       ({"kappas": "0,0.4"}, "kappas"), ({"eps": "nan"}, "eps"), ({"dd_n_hermite": "0"}, "dd_n_hermite")):
+        with pytest.raises(ConfigError) as e:
+            exp.make_config(overrides=bad)
+        assert e.value.field == field
+    assert exp.estimate(dataclasses.replace(cfg, eps=1e-12))["seconds"] > 86400  # 5e10 steps per kappa: days
+
+
 @pytest.mark.parametrize("overrides", [{}, {"d": "inf"}])
 def test_pnas_risk_vs_delta_quick(tmp_path, overrides):
     path = run_experiment("pnas-risk-vs-delta", out=tmp_path / "rvd", quick=True, progress=False,

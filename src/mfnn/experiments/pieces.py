@@ -143,11 +143,16 @@ def take(ds, prefix: str, description: str = "", drop=()):
 
 
 def format_table(rows: list, columns: list) -> str:
-    """Fixed-width text table for ``mfnn show``: ``columns`` = [(header, key, format)]; columns whose
-    key is missing from the first row are left out."""
-    cols = [c for c in columns if rows and c[1] in rows[0]]
+    """Fixed-width text table for ``mfnn show``: ``columns`` = [(header, key, format)], a key ``"a.b"``
+    reads ``row["a"]["b"]``; columns whose key is missing from the first row are left out."""
+    def get(row, key):
+        for part in key.split("."):
+            row = row[part] if isinstance(row, dict) and part in row else None
+        return row
+
+    cols = [c for c in columns if rows and get(rows[0], c[1]) is not None]
     width = [max(10, len(h)) for h, _, _ in cols]
     lines = [" ".join(f"{h:>{w}}" for (h, _, _), w in zip(cols, width))]
     for r in rows:
-        lines.append(" ".join(f"{r[k]:>{w}{f}}" for (_, k, f), w in zip(cols, width)))
+        lines.append(" ".join(f"{get(r, k):>{w}{f}}" for (_, k, f), w in zip(cols, width)))
     return "\n".join(lines)

@@ -107,3 +107,34 @@ def plot_means(times, sgd_means: dict, dd_means: dict, title="", labels=MEAN_LAB
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_risk_and_norm(runs: dict, gmin_risk: float, title=""):
+    """Left: risk vs t (SGD mean 'o', DD line) per run and the global minimum (dashed); right: mean
+    ||w|| (SGD) and mean r (DD).  ``runs``: label -> Dataset with sgd_risk (replica, time),
+    sgd_w_norm (replica, time, neuron), dd_risk (time), dd_radius (time, particle)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    risks, times = [], []
+    for j, (label, ds) in enumerate(runs.items()):
+        t = ds.time.values
+        pos = t > 0
+        col = f"C{j}"
+        sgd_mean = ds.sgd_risk.values.mean(axis=0)[pos]
+        ax1.plot(t[pos], sgd_mean, "o", color=col, ms=4, label=f"SGD {label}")
+        ax1.plot(t[pos], ds.dd_risk.values[pos], "-", color=col, label=f"DD {label}")
+        ax2.plot(t[pos], ds.sgd_w_norm.values.mean(axis=(0, 2))[pos], "o", color=col, ms=4)
+        ax2.plot(t[pos], ds.dd_radius.values.mean(axis=1)[pos], "-", color=col)
+        risks += [sgd_mean, ds.dd_risk.values[pos]]
+        times.append(t[pos])
+    ax1.axhline(gmin_risk, color="k", ls="--", lw=1, label="inf R (radial global min)")
+    for ax in (ax1, ax2):
+        _log_axes(ax, x=times)
+        ax.set_xlabel("t = k eps")
+    _log_axes(ax1, y=risks + [np.array([gmin_risk])])
+    ax1.set_ylabel("population risk")
+    ax2.set_ylabel("mean ||w||")
+    ax1.legend(frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -124,3 +124,27 @@ def test_pnas_anisotropic_divergence_keeps_saves(tmp_path):
     (point,) = (path / "points").iterdir()
     with xr.open_dataset(point, engine="scipy") as ds:
         assert ds.attrs["result"] == "diverged" and ds.attrs["stopped_at"] == times[-1]
+
+
+def test_pnas_risk_vs_delta_reduce_with_a_diverged_point(tmp_path):
+    """One Delta diverged after its first save: reduce tabulates both, flags that one with where it
+    stopped, and the figure renders (the diverged SGD risk is the last finite save)."""
+    exp = get("pnas-risk-vs-delta")
+    cfg = exp.make_config(quick=True)
+    results = {}
+    for p, div in zip(exp.points(cfg), (False, True)):
+        nt = 1 if div else 4
+        attrs = {"delta": p.params["delta"], "dd_t_long": 5.0, "dd_risk_at_t_max": 0.5, "global_min_risk": 0.1,
+                 "global_min_lower_bound": 0.09, "global_min_fw_gap": 1e-9, "dd_stationarity": 1e-3, "dd_gap": 0.01,
+                 "t_final": 0.0 if div else 0.5, "result": "diverged" if div else "successful",
+                 "sgd_diverged": int(div), "dd_diverged": 0, **({"stopped_at": 0.0} if div else {})}
+        results[p.key] = xr.Dataset({"sgd_risk": (("replica", "time"), np.linspace(1, 0.6, nt)[None]),
+                                     "dd_risk": (("dd_time",), np.linspace(1, 0.4, 6))},
+                                    coords={"time": np.linspace(0, 0.5, nt), "dd_time": np.linspace(0, 5, 6)},
+                                    attrs=attrs)
+    summary, data = exp.reduce(cfg, results)
+    assert summary["result"] == "diverged" and summary["stopped_at"] == {"delta=0.8": 0.0}
+    assert [r["diverged"] for r in summary["table"]] == [False, True]
+    assert summary["table"][0]["sgd_risk"] == pytest.approx(0.6) and summary["table"][1]["sgd_risk"] == 1.0
+    np.testing.assert_allclose(data["risk_vs_delta.nc"].dd_risk.values, [0.4, 0.4])
+    exp.render(cfg, results, summary)["risk_vs_delta"].savefig(tmp_path / "f.png")

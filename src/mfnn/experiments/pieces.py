@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import check
+from ..errors import ConfigError, check
 from ..problem import ramp
 from ..solvers import SGDConfig
 
@@ -89,6 +89,22 @@ class DDFields:
     def validate(self):
         check_ranges(self, {"dd_particles": "[10, 1e7]", "dd_rtol": "[1e-14, 1)"})
         super().validate()
+
+
+def parse_d(raw, field: str = "d"):
+    """A dimension given as text: 'inf' / 'infinity' -> math.inf, an integer >= 2 -> int; else
+    ConfigError(field).  (d = inf selects the d -> infinity reductions of the DD.)"""
+    import math
+
+    s = str(raw).strip().lower()
+    if s in ("inf", "infinity", "+inf"):
+        return math.inf
+    try:
+        d = int(s)
+    except ValueError:
+        raise ConfigError(field, f"use a positive integer or 'inf', got {raw!r}") from None
+    check(2 <= d <= 10 ** 7, field, f"must be in [2, 1e7] or 'inf', got {raw!r}")
+    return d
 
 
 def check_ranges(cfg, ranges: dict) -> None:

@@ -138,3 +138,23 @@ def plot_risk_and_norm(runs: dict, gmin_risk: float, title=""):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_risk_vs_delta(table: list, dd_label: str, dd_t_max_label: str, sgd_label: str, title=""):
+    """Risk vs Delta: long-time DD (line), DD at the SGD horizon (dotted), SGD +- std (symbols) and
+    the convex global minimum (dashed, floored at 1e-16 for the log axis)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    x = [r["delta"] for r in table]
+    col = {k: np.array([r[k] for r in table], dtype=float) for k in
+           ("dd_risk", "dd_risk_at_t_max", "sgd_risk", "sgd_risk_std", "global_min_risk")}
+    ax.plot(x, col["dd_risk"], "-", color="C3", label=dd_label)
+    ax.plot(x, col["dd_risk_at_t_max"], ":", color="C3", label=dd_t_max_label)
+    ax.errorbar(x, col["sgd_risk"], yerr=col["sgd_risk_std"], fmt="o", color="C0", ms=5, label=sgd_label)
+    ax.plot(x, np.maximum(col["global_min_risk"], 1e-16), "--", color="k", label="inf R (convex global min)")
+    _log_axes(ax, y=list(col.values()))
+    ax.set_xlabel("Delta")
+    ax.set_ylabel("risk")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

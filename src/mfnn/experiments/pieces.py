@@ -21,10 +21,12 @@ from ..errors import ConfigError, check
 from ..problem import ramp
 from ..solvers import SGDConfig
 
-# Rough costs on 2 CPU cores (measured on the PNAS experiments, Dec 2026): an online SGD step of
-# N projection units in dimension d costs ~ 2e-6 s + 1.3e-9 s * N * d per replica; a DD right-hand
-# side ~ 1e-8 s per particle and feature, ~ 1e4 evaluations per solve; every solver compiles
-# once (~ 20 s).  Peak memory: ~ 4 copies of the parameters plus the saved observables.
+# Rough costs on 2 CPU cores, deliberately pessimistic (pnas-anisotropic at its defaults: 189 s for
+# 1e6 replica-steps at N (d + 2) = 2.6e5, i.e. ~ 7e-10 s per N d; the quick presets: ~ 20 s of
+# compilation): an online SGD step of N projection units in dimension d costs ~ 2e-6 s + 1.3e-9 s
+# * N * d per replica; a DD right-hand side ~ 1e-8 s per particle and feature, ~ 1e4 evaluations
+# per solve.  Peak memory: ~ 4 copies of the parameters plus the saved observables.  All terms
+# grow monotonically with N, d, replicas, 1/eps, t_max, the particle and save counts.
 SGD_STEP_S, SGD_UNIT_S, DD_UNIT_S, DD_EVALS, COMPILE_S = 2e-6, 1.3e-9, 1e-8, 1e4, 20.0
 
 
@@ -41,6 +43,7 @@ class RampFields:
         return ramp(self.t1, self.t2, self.s1, self.s2)
 
     def validate(self):
+        check_ranges(self, {k: "[-1e3, 1e3]" for k in ("t1", "t2", "s1", "s2")})
         check(self.t2 > self.t1, "t2", f"must exceed t1={self.t1}")
         super().validate()
 
@@ -89,6 +92,19 @@ class DDFields:
     def validate(self):
         check_ranges(self, {"dd_particles": "[10, 1e7]", "dd_rtol": "[1e-14, 1)"})
         super().validate()
+
+
+def estimate_from(sgd: tuple, dd: tuple, count: int = 1, extra_seconds: float = 0.0) -> dict:
+    """``Experiment.estimate`` from (bytes, seconds) of one SGD run and its DD reference(s), repeated
+    ``count`` times (points run one after the other; memory is one point's).  ``field`` names the
+    dominant size: n_neurons / dd_particles when memory passes 1 GB, else eps or dd_particles by time."""
+    (sb, ss), (db, ds) = sgd, dd
+    nbytes = sb + db
+    if nbytes > 1e9:
+        field = "n_neurons" if sb >= db else "dd_particles"
+    else:
+        field = "eps" if ss >= ds else "dd_particles"
+    return {"bytes": nbytes, "seconds": count * (ss + ds) + extra_seconds, "field": field}
 
 
 def parse_d(raw, field: str = "d"):

@@ -31,7 +31,7 @@ from ..problem.anisotropic import AnisotropicGaussians
 from ..solvers import simulate_sgd
 from ..solvers.anisotropic_dd import solve_anisotropic_dd
 from .base import Experiment, ExperimentConfig, Point, register
-from .pieces import DDFields, SGDFields, check_ranges, format_table, run_status, summary_status, take
+from .pieces import DDFields, SGDFields, check_ranges, estimate_from, format_table, run_status, summary_status, take
 
 MEANS = ("a", "b", "r1", "r2")
 
@@ -81,9 +81,8 @@ class PnasAnisotropic(Experiment):
              "dd_particles": 400, "dd_finite": False, "engine": "generic"}  # generic: faster compile, same iterates
 
     def estimate(self, cfg: Config) -> dict:  # SGD with snapshots at every save, reduced DD(s)
-        sb, ss = cfg.sgd_cost(cfg.d + 2, cfg.t_max, cfg.n_times, save_params=True)
-        db, dds = cfg.dd_cost(cfg.n_times, (cfg.dd_hermite + 1) ** 2, 2 if cfg.dd_finite else 1)
-        return {"bytes": sb + db, "seconds": ss + dds, "field": "eps" if ss > dds else "dd_particles"}
+        return estimate_from(cfg.sgd_cost(cfg.d + 2, cfg.t_max, cfg.n_times, save_params=True),
+                             cfg.dd_cost(cfg.n_times, (cfg.dd_hermite + 1) ** 2, 2 if cfg.dd_finite else 1))
 
     def compute(self, point: Point, progress: bool = False) -> xr.Dataset:
         cfg = Config(**point.params)

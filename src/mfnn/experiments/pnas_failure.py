@@ -19,7 +19,6 @@ import dataclasses
 from dataclasses import dataclass
 
 import jax
-import numpy as np
 import xarray as xr
 
 from ..analysis import radial_certificates, radial_global_min
@@ -29,7 +28,7 @@ from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
 from ..problem.shapes import HALF_BREAKPOINTS, HALF_VALUES, check_even_shape, even_piecewise_linear
 from ..solvers import RadialModel, simulate_sgd, solve_radial_dd
 from .base import Experiment, ExperimentConfig, Point, register
-from .pieces import DDFields, SGDFields, check_ranges, format_table, run_status, summary_status
+from .pieces import DDFields, SGDFields, check_ranges, estimate_from, format_table, run_status, summary_status
 
 CERT_KEYS = ("risk", "stationarity", "stationarity_rms", "gap", "support_gap", "risk_lower_bound",
              "r_argmin", "psi_min", "psi_mean")
@@ -78,9 +77,8 @@ class PnasFailure(Experiment):
                 + [Point.make(self.name, {"part": "run", **params, "kappa": float(k)}, cfg.seed) for k in cfg.kappas])
 
     def estimate(self, cfg: Config) -> dict:  # per kappa SGD (dominant) + a radial DD; a ~400-point QP
-        (sb, ss), (db, dds) = cfg.sgd_cost(cfg.d, cfg.t_max, cfg.n_times), cfg.dd_cost(cfg.n_times, cfg.dd_n_hermite)
-        return {"bytes": sb + db, "seconds": len(cfg.kappas) * (ss + dds) + 60.0,
-                "field": "eps" if ss > dds else "dd_particles"}
+        return estimate_from(cfg.sgd_cost(cfg.d, cfg.t_max, cfg.n_times), cfg.dd_cost(cfg.n_times, cfg.dd_n_hermite),
+                             len(cfg.kappas), extra_seconds=60.0)
 
     def compute(self, point: Point, progress: bool = False) -> xr.Dataset:
         p = dict(point.params)

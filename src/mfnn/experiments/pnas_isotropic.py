@@ -25,7 +25,7 @@ from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
 from ..solvers import simulate_sgd, solve_radial_dd
 from .base import Experiment, ExperimentConfig, Point, register
-from .pieces import DDFields, RampFields, SGDFields, check_ranges, run_status, summary_status, take
+from .pieces import DDFields, RampFields, SGDFields, check_ranges, estimate_from, run_status, summary_status, take
 
 RENDER_ONLY = ("bins",)  # fields that do not enter compute (and so not the point key)
 
@@ -82,9 +82,8 @@ class PnasIsotropic(Experiment):
 
     def estimate(self, cfg: Config) -> dict:
         # SGD up to t_max (dominant) plus one or two radial DD solves with 24 Hermite features
-        sb, ss = cfg.sgd_cost(cfg.d, cfg.t_max, cfg.n_times + len(cfg.panel_times))
-        db, ds_ = cfg.dd_cost(cfg.n_times + len(cfg.panel_times), 24, 2 if cfg.dd_inf else 1)
-        return {"bytes": sb + db, "seconds": ss + ds_, "field": "eps" if ss > ds_ else "dd_particles"}
+        n_saves = cfg.n_times + len(cfg.panel_times)
+        return estimate_from(cfg.sgd_cost(cfg.d, cfg.t_max, n_saves), cfg.dd_cost(n_saves, 24, 2 if cfg.dd_inf else 1))
 
     def compute(self, point: Point, progress: bool = False) -> xr.Dataset:
         cfg = Config(**point.params)

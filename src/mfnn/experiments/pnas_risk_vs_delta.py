@@ -31,7 +31,7 @@ from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
 from ..solvers import RadialModel, simulate_sgd, solve_radial_dd
 from .base import Experiment, ExperimentConfig, Point, register
-from .pieces import DDFields, RampFields, SGDFields, check_ranges, format_table, parse_d, run_status
+from .pieces import DDFields, RampFields, SGDFields, check_ranges, estimate_from, format_table, parse_d, run_status
 
 NC_VARS = ("dd_risk", "dd_risk_at_t_max", "sgd_risk", "sgd_risk_std", "global_min_risk", "global_min_lower_bound",
            "dd_stationarity", "dd_gap")
@@ -86,9 +86,8 @@ class PnasRiskVsDelta(Experiment):
         return [Point.make(self.name, {**params, "delta": float(x)}, cfg.seed) for x in cfg.deltas]
 
     def estimate(self, cfg: Config) -> dict:  # per Delta: SGD (dominant) + a long radial DD + a QP
-        (sb, ss), (db, dds) = cfg.sgd_cost(cfg.d_sgd, cfg.t_max, cfg.n_times), cfg.dd_cost(cfg.n_times + 8, cfg.n_hermite)
-        return {"bytes": sb + db, "seconds": len(cfg.deltas) * (ss + dds + 30.0),
-                "field": "eps" if ss > dds else "dd_particles"}
+        return estimate_from(cfg.sgd_cost(cfg.d_sgd, cfg.t_max, cfg.n_times), cfg.dd_cost(cfg.n_times + 8, cfg.n_hermite),
+                             len(cfg.deltas), extra_seconds=30.0 * len(cfg.deltas))
 
     def compute(self, point: Point, progress: bool = False) -> xr.Dataset:
         p = dict(point.params)

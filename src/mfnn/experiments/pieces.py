@@ -111,6 +111,11 @@ def isotropic_problem(d, delta, kappa, t1, t2, s1, s2, n_hermite) -> Problem:
                    GaussianInit(kappa=kappa))
 
 
+def fmt_ci(fit) -> str:
+    """``value [ci_low, ci_high]`` of an exponent fit (3 decimals), ``n/a`` for None."""
+    return "n/a" if fit is None else f"{fit['value']:.3f} [{fit['ci_low']:.3f}, {fit['ci_high']:.3f}]"
+
+
 PROBLEM_KEYS = ("d", "delta", "kappa", "t1", "t2", "s1", "s2", "n_hermite")
 
 

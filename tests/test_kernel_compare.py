@@ -83,3 +83,32 @@ def test_compare_flows_fits_and_divergence_padding():
     assert fits["alpha_exponent"]["n_points"] == 4
     assert fits["w2_alpha_exponent"]["value"] == pytest.approx(-1.0, abs=1e-12)
     assert fits["gap_at_t_fit"]["2"] == pytest.approx(0.25, rel=1e-12)
+
+
+def test_kernel_limit_experiment_reduces_and_renders_a_diverged_flow(tmp_path):
+    """Synthetic point datasets for the quick grid (no solver runs): one flow cut after 2 saves
+    makes summary.json say where it stopped, and reduce/render still produce every output."""
+    from mfnn.experiments import get
+
+    exp = get("mmm-kernel-limit")
+    cfg = exp.make_config(quick=True)
+    times = cfg.times()
+    results = {}
+    for p in exp.points(cfg):
+        if p.params["kind"] == "linearized":
+            results[p.key] = xr.Dataset({"u_star": (("time", "train"), np.outer(np.exp(-times), np.ones(cfg.n_train))),
+                                         "kernel_pred_test": (("time", "test"), np.zeros((times.size, cfg.n_test)))},
+                                        coords={"time": times}, attrs={"cond_H": 5.0})
+        else:
+            a = p.params["alpha"]
+            stop = 2 if (a == 16.0 and p.params["activation"] == "relu") else None
+            results[p.key] = _synthetic_flow(a, times, cfg.n_train, cfg.n_test, stop)
+            if stop:
+                results[p.key].attrs["stopped_at"] = float(times[1])
+    summary, data = exp.reduce(cfg, results)
+    assert summary["result"] == "diverged" and summary["stopped_at"] == {"relu,alpha=16": float(times[1])}
+    assert summary["alpha_exponent"]["value"] == pytest.approx(-2.0, abs=1e-12)
+    assert summary["by_activation"]["relu"]["alpha_exponent"]["n_points"] == 3  # alphas 4, 64, 256
+    for stem, fig in exp.render(cfg, results, summary).items():
+        fig.savefig(tmp_path / f"{stem}.png")
+    assert set(data) == {"flow_erf.nc", "flow_relu.nc"}

@@ -107,3 +107,16 @@ def test_estimate_is_monotone_and_names_the_field():
         huge = exp.estimate(exp.make_config(overrides={field: str(big)}))
         assert huge["field"] == field
         assert huge["bytes"] >= base["bytes"] and huge["seconds"] > 100 * base["seconds"]
+
+
+@pytest.mark.parametrize("name,field,raw", [
+    ("pnas-error-scaling", "delta", "nan"), ("pnas-error-scaling", "s2", "inf"), ("pnas-error-scaling", "d", "1000000000000"),
+    ("pnas-error-scaling", "replicas", "100000"), ("mmm-dimension-free", "eps", "nan"),
+    ("mmm-dimension-free", "dd_rtol", "0"), ("mmm-kernel-limit", "n_neurons", "1000000000"),
+    ("mmm-kernel-limit", "alphas", "1,nan,3,4"), ("mmm-kernel-limit", "dt", "inf")])
+def test_configs_reject_hostile_input(name, field, raw):
+    from mfnn.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        get(name).make_config(overrides={field: raw})
+    assert e.value.field == field

@@ -108,8 +108,7 @@ class MMMKernelLimit(Experiment):
             return linearized_reference(unit, init, theta0, data, times)
         return alpha_flow_point(unit, theta0, data, flow.pop("alpha"), times, progress=progress, **flow)
 
-    def _compared(self, cfg, results):
-        """activation -> (compare_flows dataset, the flow point datasets)."""
+    def _compared(self, cfg, results):  # activation -> (compare_flows dataset, the flow point datasets)
         pts, per, out = self.points(cfg), 1 + len(cfg.alphas), {}
         for j, act in enumerate(cfg.activations):
             ref, *flows = [results[p.key] for p in pts[j * per:(j + 1) * per]]

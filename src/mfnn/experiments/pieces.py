@@ -1,9 +1,7 @@
 """Config pieces shared by experiments: frozen dataclass mixins with flat field names.
 
-A ``Config`` composes them by inheritance (``class Config(ExperimentConfig, RampFields, ...)``);
-a subclass may redeclare a field to change its default.  Field names stay flat so that
-``--set t1=0.4`` keeps working.  Nothing numerical lives here: the mixins build problem pieces
-and check ranges.
+A ``Config`` composes them by inheritance (``class Config(ExperimentConfig, RampFields, ...)``) and
+may redeclare a field to change its default; flat names keep ``--set t1=0.4`` working.
 """
 
 from __future__ import annotations
@@ -15,22 +13,18 @@ from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, ramp, sigma_w
 
 
-def check_finite(cfg, names) -> None:
-    """ConfigError naming the first float field of ``names`` that is NaN or +-inf."""
-    for name in names:
-        v = getattr(cfg, name)
-        vals = v if isinstance(v, tuple) else (v,)
-        check(all(isinstance(x, (int, float)) and math.isfinite(x) for x in vals), name,
-              f"must be finite, got {v!r}")
-
-
 def check_range(cfg, **bounds) -> None:
-    """ConfigError unless lo <= value <= hi for each ``name=(lo, hi)`` (every element of a tuple)."""
+    """ConfigError unless finite and lo <= value <= hi for each ``name=(lo, hi)`` (every element of a tuple)."""
     for name, (lo, hi) in bounds.items():
         v = getattr(cfg, name)
         vals = v if isinstance(v, tuple) else (v,)
-        check(all(isinstance(x, (int, float)) and math.isfinite(x) and lo <= x <= hi for x in vals), name,
-              f"must be in [{lo:g}, {hi:g}], got {v!r}")
+        ok = all(isinstance(x, (int, float)) and math.isfinite(x) and lo <= x <= hi for x in vals)
+        check(ok, name, f"must be finite, got {v!r}" if math.isinf(hi - lo) else f"must be in [{lo:g}, {hi:g}], got {v!r}")
+
+
+def check_finite(cfg, names) -> None:
+    """ConfigError naming the first field of ``names`` that is NaN or +-inf."""
+    check_range(cfg, **{n: (-math.inf, math.inf) for n in names})
 
 
 def check_sweep(cfg, name, lo, hi, min_len: int = 3, increasing: bool = True) -> None:
@@ -50,9 +44,8 @@ def check_save_grid(t_max: float, n_times: int, steps, field: str = "eps") -> No
 
 
 def dominant_field(cfg, grow=(), shrink=()) -> str:
-    """The size field furthest above its default (``grow``: cost rises with the value, e.g. N, d)
-    or below it (``shrink``: cost rises as the value falls, e.g. a step size); tuples use their
-    extreme element.  Names the field to blame when :meth:`Experiment.estimate` refuses a run."""
+    """The size field furthest above (``grow``: N, d) or below (``shrink``: a step) its default,
+    tuples by their extreme element: the field ``Experiment.estimate`` names when it refuses a run."""
     import dataclasses
 
     defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
@@ -69,7 +62,6 @@ def dominant_field(cfg, grow=(), shrink=()) -> str:
 @dataclass(frozen=True)
 class RampFields:
     """The PNAS 2018 ramp sigma(t1, t2, s1, s2) (defaults: PNAS Fig. 1, slope 10)."""
-
     t1: float = 0.5
     t2: float = 1.5
     s1: float = -2.5

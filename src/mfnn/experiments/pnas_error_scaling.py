@@ -7,8 +7,8 @@ bound (PNAS 2018 Thm 3) ~ sqrt(max(1/N, eps)) has exponents -1/2 in N and +1/2 i
 fits the replica mean of the per-replica gap and its fluctuation / bias parts
 (``mfnn.analysis.gap_points`` says why the slopes lie in [-1, -1/2] in N and [1/2, 1] in eps).
 
-Measured (seed 0, 2 loaded cores): default (503 s): n_exponent -0.985 [-1.136, -0.833] (fluctuation
--0.45, bias -1.15); eps_exponent 0.915 [0.743, 1.086] at N = 2048.  --quick (40 s): see the report.
+Measured (seed 0, 2 loaded cores): default (503 s, random streams before per-point seeds): n_exponent
+-0.985 [-1.136, -0.833], eps_exponent 0.915 [0.743, 1.086]; --quick (95 s): -0.87 [-1.26, -0.48], 0.89.
 """
 
 from __future__ import annotations

@@ -120,3 +120,14 @@ def test_configs_reject_hostile_input(name, field, raw):
     with pytest.raises(ConfigError) as e:
         get(name).make_config(overrides={field: raw})
     assert e.value.field == field
+
+
+@pytest.mark.parametrize("name,field,extra", [("pnas-error-scaling", "n_neurons", "16,32,128,512"),
+                                              ("mmm-dimension-free", "eps_sweep", "2e-4,1e-3,2e-3,1e-2"),
+                                              ("mmm-kernel-limit", "alphas", "1,2,4,16,64,256")])
+def test_adding_a_grid_point_keeps_the_other_points(name, field, extra):
+    """Point keys (hence seeds and random streams) depend on content only, not on the loop index."""
+    exp = get(name)
+    before = {p.key: p.seed for p in exp.points(exp.make_config(quick=True))}
+    after = {p.key: p.seed for p in exp.points(exp.make_config(quick=True, overrides={field: extra}))}
+    assert len(after) > len(before) and all(after.get(k) == s for k, s in before.items())

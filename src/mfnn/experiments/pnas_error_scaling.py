@@ -4,8 +4,7 @@ Problem: PNAS Fig. 1 (isotropic Gaussians, d = 40, Delta = kappa = 0.8, ramp of 
 trained).  Points: the radial DD reference R(rho_t) and one SGD point (``replicas`` runs of the exact
 R_N(theta^k)) per distinct (N, eps) of an N-sweep at eps_small and an eps-sweep at n_large.  The
 bound (PNAS 2018 Thm 3) ~ sqrt(max(1/N, eps)) has exponents -1/2 in N and +1/2 in eps; ``reduce``
-fits the replica mean of the per-replica gap and its fluctuation / bias parts
-(``mfnn.analysis.gap_points`` says why the slopes lie in [-1, -1/2] in N and [1/2, 1] in eps).
+fits the replica mean of the per-replica gap and its fluctuation / bias parts (``gap_points``: why).
 
 Measured (seed 0, 2 loaded cores): default (503 s, before per-point seeds): n_exponent -0.985
 [-1.136, -0.833], eps_exponent 0.915 [0.743, 1.086]; --quick (95 s): -0.87 [-1.26, -0.48], 0.89.

@@ -1,4 +1,4 @@
-"""Fixed-point and optimality certificates for mean-field measures (PNAS 2018; theory notes section 4).
+"""Fixed-point and optimality certificates for mean-field measures (PNAS 2018 Props. on fixed points).
 
 * :func:`radial_certificates`: stationarity max_supp |psi'| and the optimality gap
   int psi drho - inf_r psi(r; rho) for radial measures of the isotropic task (finite d and d = inf).

@@ -1,4 +1,6 @@
-"""Fixed-point and optimality certificates for mean-field measures (PNAS 2018; theory notes section 4).
+"""Fixed-point and optimality certificates for mean-field measures (PNAS 2018: a fixed point of
+the DD, eq. 7, has grad Psi = 0 on its support; a minimizer of the convex risk has its support in
+argmin Psi).
 
 * :func:`radial_certificates`: stationarity max_supp |psi'| and the optimality gap
   int psi drho - inf_r psi(r; rho) for radial measures of the isotropic task (finite d and d = inf).

@@ -5,7 +5,7 @@ sigma_*(x; theta) = a sigma(<w, x> + b) the trained-parameter gradients are
 
     d/da = sigma(<w,x>),   d/dw = a sigma'(<w,x>) x,   d/db = a sigma'(<w,x>)
 
-so (section 6.2, "For sigma_* = a sigma(x; w)", of theory/kernel-limit-and-bounds.md)
+so (COLT 2019 eq. 16 with the gradients above)
 
     H = [a trained]  E_w[sigma(<w,x>) sigma(<w,x'>)]
       + [w trained]  sigma_a^2 <x, x'> E_w[sigma'(<w,x>) sigma'(<w,x'>)]

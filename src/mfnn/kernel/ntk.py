@@ -3,8 +3,8 @@
     H_rho(x, x') = int < grad_theta sigma_*(x; theta), grad_theta sigma_*(x'; theta) > rho(dtheta)   (eq. 16)
 
 restricted to the TRAINED leaves of theta (``unit.trained``): the gradient flow moves only those,
-so only they enter the residual dynamics (RD).  The finite-N estimate (section 6.2 of
-``theory/kernel-limit-and-bounds.md``)
+so only they enter the residual dynamics (RD).  The finite-N estimate (COLT 2019, the empirical
+kernel of eq. 16)
 
     H(x, z; theta) = (1/N) sum_j < grad sigma_*(x; theta_j), grad sigma_*(z; theta_j) >
 

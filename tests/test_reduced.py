@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -69,3 +70,56 @@ def test_weighted_measure_risk_matches_duplicated_particles():
     S = model.moments(jnp.asarray(dup))
     c = radial_certificates(model, r, counts, n_grid=101)
     assert c["psi_mean"] == pytest.approx(float(jnp.mean(model.psi(jnp.asarray(dup), S))), abs=1e-13)
+
+
+# ----------------------------------------------------------------------------- compile once over numbers
+# Trace events (one per jit cache miss) as in tests/test_compile_count.py: the reduced methods take
+# their numbers from the problem and the method as traced leaves, so a sweep traces once.
+_EVENT = "/jax/core/compile/jaxpr_trace_duration"
+_count = {"n": 0}
+
+
+def _listener(event, duration, **kwargs):
+    if event == _EVENT:
+        _count["n"] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_listener)
+
+
+def _traces(fn) -> int:
+    before = _count["n"]
+    fn()
+    return _count["n"] - before
+
+
+def _sweep(make, values):
+    counts, risks = [], []
+    for v in values:
+        problem, method = make(v)
+        out = {}
+        counts.append(_traces(lambda: out.setdefault("sol", mfnn.solve(problem, method, [0.0, 0.05]))))
+        risks.append(float(out["sol"].risk[-1]))
+    return counts, risks
+
+
+@pytest.mark.parametrize("name", ["radial_delta", "noisy_beta", "anisotropic_delta"])
+def test_reduced_method_sweep_compiles_once(name):
+    from mfnn.solvers.anisotropic_dd import AnisotropicDD
+    from mfnn.solvers.noisy_radial import NoisyRadialPDE
+    from mfnn.solvers.radial_dd import RadialDD
+
+    aniso_unit = mfnn.ProjectionUnit(mfnn.relu(), trained=("a", "w"))
+    make = {
+        # sizes no other test compiles, so the first solve must trace (the counter works)
+        "radial_delta": lambda v: (isotropic(delta=v, d=7), RadialDD(n_particles=17, n_hermite=6)),
+        "noisy_beta": lambda v: (isotropic(d=7), NoisyRadialPDE(beta=v, lam=0.05, r_max=5.0, n_cells=37, n_hermite=6)),
+        "anisotropic_delta": lambda v: (
+            mfnn.Problem(aniso_unit, AnisotropicGaussians(d=9, s0=3, delta=v), mfnn.GaussianInit(a_std=0.5)),
+            AnisotropicDD(n_particles=19, d_interaction="finite", n_hermite=4)),
+    }[name]
+    values = {"radial_delta": [0.3, 0.4, 0.5, 0.6, 0.7], "noisy_beta": [2.0, 3.0, 5.0, 8.0, 13.0],
+              "anisotropic_delta": [0.3, 0.4, 0.5, 0.6, 0.7]}[name]
+    counts, risks = _sweep(make, values)
+    assert counts[0] > 0 and counts[1:] == [0, 0, 0, 0], counts
+    assert len(set(risks)) == len(risks)  # the traced numbers were used: five different answers

@@ -36,7 +36,8 @@ S = int phi drhobar:
 The radial DD and its certificates, the noisy radial grid and its Gibbs measure, and the
 anisotropic DD all evaluate psi, psi' and R through these methods.  Models are equinox modules:
 the numbers (tau, a, b, V, L, R_#) are array leaves, traced when a model is passed to a compiled
-program; only the feature index sets are static.
+program; only the feature index sets are static.  Like every problem module they compare and
+hash by value, so ``jax.jit(model.risk)`` and caches keyed on a model work.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from scipy.special import comb
 
 from ..errors import ConfigError, check
 from ..numerics.hermite import sphere_cosine_moments
+from ..numerics.pytree import Module
 from .anisotropic import AnisotropicGaussians
 from .tasks import IsotropicGaussians
 from .units import ProjectionUnit
@@ -86,7 +88,7 @@ def _weights_two_class(pair: np.ndarray, n_features: int):
     return V, L
 
 
-class ReducedModel(eqx.Module):
+class ReducedModel(Module):
     """psi, grad psi, v, u and R from features phi (module docstring); subclasses define phi.
 
     ``features(theta)`` has shape (C, F) + batch; ``features_and_grads(theta)`` also returns the
@@ -171,13 +173,16 @@ class RadialModel(ReducedModel):
     d_interaction: float = eqx.field(static=True)  # d of the angular average (inf: k = 0 only)
 
     @classmethod
-    def from_problem(cls, problem, d_interaction="finite", n_hermite: int = 24) -> "RadialModel":
+    def from_problem(cls, problem, d_interaction="finite", n_hermite: int = 24, *,
+                     validate: bool = True) -> "RadialModel":
+        """The model of an isotropic ``problem``.  ``validate=False`` skips the checks on the
+        problem's numbers (for a problem whose leaves are traced inside a compiled program)."""
         unit, task = problem.unit, problem.task
         if not isinstance(task, IsotropicGaussians):
             raise ConfigError("task", "the radial DD needs the isotropic Gaussian task")
         if not isinstance(unit, ProjectionUnit) or tuple(unit.trained) != ("w",):
             raise ConfigError("unit", "the radial DD needs sigma(<w,x>+b) with only w trained")
-        if problem.init.a_std or problem.init.b_std or problem.init.symmetric_a:
+        if validate and (problem.init.a_std or problem.init.b_std or problem.init.symmetric_a):
             raise ConfigError("init", "the radial DD needs deterministic a and b at initialization")
         d_eff = interaction_dimension(task.d, d_interaction)
         check(isinstance(n_hermite, (int, np.integer)) and n_hermite >= 1, "n_hermite",
@@ -247,13 +252,15 @@ class AnisotropicModel(ReducedModel):
     trained: tuple = eqx.field(static=True)  # which of a, b, (r1, r2) move
 
     @classmethod
-    def from_problem(cls, problem, d_interaction="inf", n_hermite: int = 12) -> "AnisotropicModel":
+    def from_problem(cls, problem, d_interaction="inf", n_hermite: int = 12, *,
+                     validate: bool = True) -> "AnisotropicModel":
+        """The model of an anisotropic ``problem`` (``validate=False``: as ``RadialModel.from_problem``)."""
         unit, task = problem.unit, problem.task
         if not isinstance(task, AnisotropicGaussians):
             raise ConfigError("task", "the anisotropic DD needs the AnisotropicGaussians task")
         if not isinstance(unit, ProjectionUnit):
             raise ConfigError("unit", "the anisotropic DD needs a ProjectionUnit a*sigma(<w,x>+b)")
-        if problem.alpha != 1.0:
+        if validate and problem.alpha != 1.0:
             raise ConfigError("alpha", "the anisotropic DD is the mean-field (alpha = 1) dynamics")
         finite = math.isfinite(interaction_dimension(task.d, d_interaction))
         check(isinstance(n_hermite, (int, np.integer)) and n_hermite >= 1, "n_hermite",

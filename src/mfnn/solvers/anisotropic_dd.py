@@ -41,13 +41,14 @@ norms of w ~ N(0, kappa^2/d I_d): (kappa/sqrt(d)) chi_{s0} and (kappa/sqrt(d)) c
 integrated by the compiled Dormand-Prince 5(4) of ``numerics/ode.py`` (or fixed-step RK4);
 grad psi comes from the analytic chain rule through ``Activation.coeffs_with_grad`` (checked
 against autodiff in the tests).  The features, psi, grad psi and R are those of the one
-reduced feature model, ``mfnn.problem.reduced.AnisotropicModel`` (re-exported here).  The
-compiled block takes the model as a traced argument, so solves differing only in numbers compile once.
+reduced feature model, ``mfnn.problem.reduced.AnisotropicModel`` (re-exported here).
+``AnisotropicDD`` is the method of ``mfnn.solve``; the model is rebuilt from the (traced) problem
+inside the compiled program, so solves differing only in numbers compile once.
 """
 
 from __future__ import annotations
 
-import functools
+import math
 from dataclasses import dataclass
 
 import equinox as eqx
@@ -55,16 +56,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import DivergenceError, check, check_times
+from ..errors import check, check_times
 from ..numerics.ode import make_segment_fn, segment_inputs
-from ..numerics.schedules import as_schedule
+from ..numerics.schedules import Schedule, as_schedule
 from ..problem.problem import Problem
-from ..problem.reduced import ANISOTROPIC_COORDS, AnisotropicModel
-from ._segments import run_segments, stack
+from ..problem.reduced import ANISOTROPIC_COORDS, AnisotropicModel, interaction_dimension
+from ._driver import Method, solve
+from .fields import choice, legacy_result, static_int, static_positive
 
 COORDS = ANISOTROPIC_COORDS
 
-__all__ = ["AnisotropicModel", "AnisotropicDDSolution", "COORDS", "initial_particles", "particles_from_params",
+__all__ = ["AnisotropicDD", "AnisotropicModel", "AnisotropicDDSolution", "COORDS", "initial_particles", "particles_from_params",
            "solve_anisotropic_dd"]
 
 
@@ -121,77 +123,85 @@ def _reflect(y):
     return dict(y, r1=jnp.abs(y["r1"]), r2=jnp.abs(y["r2"]))
 
 
-@eqx.filter_jit
-def _run_block(model: AnisotropicModel, schedule, method: str, rtol: float, atol: float, state, inputs):
-    """``lax.scan`` over save segments of the Dormand-Prince (or RK4) particle flow.
+class AnisotropicDD(Method):
+    """The reduced anisotropic DD as a method of ``mfnn.solve`` (module docstring).
 
-    The model's numbers (tau, feature weights) are traced arguments: solves that differ only in
-    numbers share one compilation; method and tolerances are static.
+    Static: ``n_particles``, ``d_interaction`` ("inf": the paper's reduced PDE; "finite": exact
+    angular average at the task's d), ``n_hermite``, ``solver`` ("dopri5" with ``rtol``/``atol`` or
+    "rk4" with steps <= ``dt``) and the tolerances.  Traced: the problem's numbers and the schedule
+    ``xi``.  ``theta0``: initial particles {a, b, r1, r2} (default: draws from the init law with the
+    ``solve`` key).  Observables: ``risk``, ``dissipation`` (int |grad psi|^2; dR/dt = -4 xi x it),
+    the particle coordinates ``a``, ``b``, ``r1``, ``r2`` (particle) and ``n_steps``.
     """
 
-    def rhs(t, y):
-        g, _ = model.grad_psi(y)
-        c = -2.0 * schedule(t)
-        return {k: c * g[k] for k in COORDS}
+    n_particles: int = static_int("n_particles", 4000, minimum=1)
+    d_interaction: str = eqx.field(static=True, default="inf",
+                                   converter=lambda v: "inf" if math.isinf(interaction_dimension(1, v)) else "finite")
+    n_hermite: int = static_int("n_hermite", 12, minimum=1, maximum=4096)
+    xi: Schedule = eqx.field(default=1.0, converter=as_schedule)
+    solver: str = eqx.field(static=True, default="dopri5", converter=choice("method", ("dopri5", "rk4")))
+    rtol: float = static_positive("rtol", 1e-6)
+    atol: float = static_positive("atol", 1e-8)
+    dt: float = static_positive("dt", 0.01)
+    theta0: dict | None = None
 
-    def observe(t, y):
-        g, S = model.grad_psi(y)
-        diss = jnp.mean(sum(g[k] ** 2 for k in COORDS))
-        return {"p": y, "risk": model.risk_from_moments(S), "diss": diss}
+    label = "anisotropic DD"
+    default_observables = ("risk", "dissipation") + COORDS + ("n_steps",)
 
-    segment = make_segment_fn(rhs, observe, method=method, rtol=rtol, atol=atol, post=_reflect)
-    return jax.lax.scan(segment, state, inputs)
+    def dims(self, name):
+        return ("particle",) if name in COORDS else ()
+
+    def model(self, problem, validate=False) -> AnisotropicModel:
+        return AnisotropicModel.from_problem(problem, self.d_interaction, self.n_hermite, validate=validate)
+
+    def init(self, problem, times, key):
+        self.model(problem, validate=True)
+        th = initial_particles(problem, self.n_particles, key) if self.theta0 is None else self.theta0
+        y0 = {k: jnp.asarray(th[k], dtype=jnp.float64) for k in COORDS}
+        check(len({v.shape for v in y0.values()}) == 1 and y0["a"].ndim == 1, "theta0",
+              "needs a, b, r1, r2 arrays of one common shape (M,)")
+        inputs = segment_inputs(times, self.dt if self.solver == "rk4" else None)
+        inputs["work"] = inputs["t1"] - inputs["t0"]
+        return {"p": _reflect(y0), "h": jnp.asarray(0.0), "n_steps": jnp.asarray(0)}, inputs
+
+    def segment(self, problem, state, seg):
+        model = self.model(problem)
+
+        def rhs(t, y):
+            g, _ = model.grad_psi(y)
+            c = -2.0 * self.xi(t)
+            return {k: c * g[k] for k in COORDS}
+
+        step = make_segment_fn(rhs, lambda t, y: {}, method=self.solver, rtol=self.rtol, atol=self.atol,
+                               post=_reflect)
+        (p, h), saved = step((state["p"], state["h"]), seg)
+        return {"p": p, "h": h, "n_steps": saved["n_steps"]}
+
+    def observe(self, problem, state, names, fn):
+        model, y = self.model(problem), state["p"]
+        out = {k: y[k] for k in COORDS if k in names}
+        if "risk" in names or "dissipation" in names:
+            g, S = model.grad_psi(y)
+            if "risk" in names:
+                out["risk"] = model.risk_from_moments(S)
+            if "dissipation" in names:
+                out["dissipation"] = jnp.mean(sum(g[k] ** 2 for k in COORDS))
+        if "n_steps" in names:
+            out["n_steps"] = state["n_steps"]
+        if fn is not None:
+            out.update(fn(problem, state))
+        return out
 
 
-def solve_anisotropic_dd(
-    problem: Problem,
-    times,
-    *,
-    n_particles: int = 4000,
-    d_interaction="inf",
-    n_hermite: int = 12,
-    xi=1.0,
-    method: str = "dopri5",
-    rtol: float = 1e-6,
-    atol: float = 1e-8,
-    dt: float = 0.01,
-    key=0,
-    theta0: dict | None = None,
-    progress: bool = False,
-) -> AnisotropicDDSolution:
-    """Solve the reduced DD (module docstring) and save at ``times`` (t = 0 may be included).
-
-    ``d_interaction``: "inf" (the paper's reduced PDE, d = infinity) or "finite" (exact angular
-    average at the task's d, series truncated at ``n_hermite`` Hermite orders).
-    ``xi``: schedule (number, ``Schedule`` or string; Fig. 3 uses ``PowerLaw(0.25, 1.0)``).
-    ``theta0``: initial particles {a, b, r1, r2} (default: ``n_particles`` draws from the init
-    law with PRNG ``key``).  ``method``: "dopri5" (adaptive, rtol/atol) or "rk4" (steps <= dt).
-    """
-    check(n_particles >= 1, "n_particles", f"must be >= 1, got {n_particles}")
-    check(method in ("dopri5", "rk4"), "method", f"use 'dopri5' or 'rk4', got {method!r}")
-    check(dt > 0, "dt", f"must be > 0, got {dt}")
-    check(rtol > 0 and atol > 0, "rtol", "tolerances must be > 0")
+def solve_anisotropic_dd(problem: Problem, times, *, n_particles: int = 4000, d_interaction="inf",
+                         n_hermite: int = 12, xi=1.0, method: str = "dopri5", rtol: float = 1e-6,
+                         atol: float = 1e-8, dt: float = 0.01, key=0, theta0: dict | None = None,
+                         progress: bool = False) -> AnisotropicDDSolution:
+    """``mfnn.solve(problem, AnisotropicDD(...), times, key=key)`` as the earlier ``AnisotropicDDSolution``."""
     times = check_times(times)
-    model = AnisotropicModel.from_problem(problem, d_interaction, n_hermite)
-    schedule = as_schedule(xi)
-    if theta0 is None:
-        theta0 = initial_particles(problem, n_particles, key)
-    y0 = {k: jnp.asarray(theta0[k], dtype=jnp.float64) for k in COORDS}
-    check(len({v.shape for v in y0.values()}) == 1 and y0["a"].ndim == 1, "theta0",
-          "needs a, b, r1, r2 arrays of one common shape (M,)")
-    y0["r1"], y0["r2"] = jnp.abs(y0["r1"]), jnp.abs(y0["r2"])
-
-    step_block = functools.partial(_run_block, model, schedule, method, float(rtol), float(atol))
-    inputs = segment_inputs(times, dt if method == "rk4" else None)
-    saved, diverged, _ = run_segments(
-        step_block, (y0, jnp.asarray(0.0)), inputs, n_segments=len(times),
-        finite=lambda s: np.isfinite(s["risk"]) & np.all(
-            np.stack([np.all(np.isfinite(s["p"][k]), axis=-1) for k in COORDS]), axis=0),
-        desc="anisotropic DD", progress=progress, work=inputs["t1"] - inputs["t0"], unit="t",
-    )
-    if not saved:
-        raise DivergenceError("anisotropic DD diverged before the first save time")
-    out = stack(saved)
-    k = len(saved)
-    return AnisotropicDDSolution(times[:k], {c: out["p"][c] for c in COORDS}, out["risk"], out["diss"],
-                                 out["n_steps"], diverged)
+    m = AnisotropicDD(n_particles=n_particles, d_interaction=d_interaction, n_hermite=n_hermite, xi=xi,
+                      solver=method, rtol=rtol, atol=atol, dt=dt, theta0=theta0)
+    sol = solve(problem, m, times, key=key, progress=progress, throw=False)
+    diverged = legacy_result(sol, "anisotropic DD")
+    return AnisotropicDDSolution(sol.times, {c: sol.ys[c] for c in COORDS}, sol.risk, sol.dissipation,
+                                 sol.n_steps, diverged)

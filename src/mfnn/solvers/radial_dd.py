@@ -13,7 +13,8 @@ finite-d angular average (the cosine law (1-c^2)^{(d-3)/2} enters only through i
 d = inf keeps k = 0 only (u = (a^2/2) sum_tau m m').  The interaction therefore depends on rhobar
 only through the K moments S_{tau,k} = int chat_k(tau r) rhobar(dr).  These formulas live in ONE
 place, ``mfnn.problem.reduced.RadialModel`` (re-exported here), which the noisy radial grid, the
-Gibbs solver and the radial certificates evaluate too.
+Gibbs solver and the radial certificates evaluate too.  ``RadialDD`` is the method of
+``mfnn.solve``; ``solve_radial_dd`` is the earlier interface, a thin adapter.
 
 Scheme: Lagrangian quantile particles.  r_j(0) are the midpoint quantiles of rhobar_0, and
 dr_j/dt = -2 xi(t) psi'(r_j) is integrated with adaptive Dormand-Prince 5(4) (default; the user
@@ -28,22 +29,22 @@ are measured in tests/test_radial_dd.py).  psi is even in r (m is), so r = 0 is 
 
 from __future__ import annotations
 
-import functools
+import math
 from dataclasses import dataclass
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import DivergenceError, check, check_times
+from ..errors import check, check_times
 from ..numerics.ode import make_segment_fn, segment_inputs
-from ..numerics.schedules import as_schedule
+from ..numerics.schedules import Schedule, as_schedule
 from ..problem.problem import Problem
-from ..problem.reduced import RadialModel
-from ._segments import run_segments, stack
+from ..problem.reduced import RadialModel, interaction_dimension
+from ._driver import Method, solve
+from .fields import choice, legacy_result, static_int, static_positive
 
-__all__ = ["RadialModel", "RadialDDSolution", "solve_radial_dd"]
+__all__ = ["RadialDD", "RadialModel", "RadialDDSolution", "solve_radial_dd"]
 
 
 @dataclass
@@ -67,65 +68,81 @@ class RadialDDSolution:
         return self.radii.mean(axis=1)
 
 
-@eqx.filter_jit
-def _run_block(model: RadialModel, schedule, method: str, rtol: float, atol: float, state, inputs):
-    """``lax.scan`` over save intervals of the quantile-particle flow.
+class RadialDD(Method):
+    """The radial DD as a method of ``mfnn.solve``: quantile particles of rhobar_t (module docstring).
 
-    ``model`` (and a pytree schedule) are arguments: their numbers are traced, so solves that differ
-    only in numbers (Delta, a, b, xi) share one compilation; method and tolerances are static.
+    Numbers that are physics (the problem's Delta, a, b; the schedule ``xi``) are traced leaves, so a
+    sweep over them compiles once.  Static: ``n_particles``, ``solver`` ("dopri5" adaptive with
+    ``rtol``/``atol``, or "rk4" with steps <= ``dt``), the tolerances (the stepper checks them on
+    the host), ``d_interaction`` ("finite": exact angular average at the task's d; "inf") and
+    ``n_hermite``.  ``r0``: initial radii (default: the midpoint quantiles of ||w|| under the init).
+    Observables: ``risk`` R(rhobar_t), ``radii`` (particle), ``dissipation`` int psi'^2 drhobar
+    (dR/dt = -4 xi x dissipation), ``n_steps`` (accepted steps per save interval).
     """
 
-    def rhs(t, r):
-        return 2.0 * schedule(t) * model.velocity(r)
+    n_particles: int = static_int("n_particles", 4000, minimum=2)
+    solver: str = eqx.field(static=True, default="dopri5", converter=choice("method", ("dopri5", "rk4")))
+    rtol: float = static_positive("rtol", 1e-7)
+    atol: float = static_positive("atol", 1e-9)
+    dt: float = static_positive("dt", 0.01)
+    d_interaction: str = eqx.field(static=True, default="finite",
+                                   converter=lambda v: "inf" if math.isinf(interaction_dimension(1, v)) else "finite")
+    n_hermite: int = static_int("n_hermite", 24, minimum=1, maximum=4096)
+    xi: Schedule = eqx.field(default=1.0, converter=as_schedule)
+    r0: np.ndarray | None = None
 
-    def observe(t, r):
-        return {"r": r, "risk": model.risk(r), "diss": jnp.mean(model.grad_psi(r)[0] ** 2)}
+    label = "radial DD"
+    default_observables = ("risk", "radii", "dissipation", "n_steps")
 
-    segment = make_segment_fn(rhs, observe, method=method, rtol=rtol, atol=atol, post=jnp.abs)
-    return jax.lax.scan(segment, state, inputs)
+    def dims(self, name):
+        return ("particle",) if name == "radii" else ()
+
+    def model(self, problem, validate=False) -> RadialModel:
+        return RadialModel.from_problem(problem, self.d_interaction, self.n_hermite, validate=validate)
+
+    def init(self, problem, times, key):
+        self.model(problem, validate=True)
+        if self.r0 is None:
+            r0 = problem.init.radius_quantiles(problem.d, self.n_particles)
+        else:
+            r0 = np.asarray(self.r0, dtype=float)
+            check(r0.ndim == 1 and r0.size >= 2, "r0", "needs a 1-d array of at least 2 radii")
+        r0 = np.sort(np.abs(r0))
+        inputs = segment_inputs(times, self.dt if self.solver == "rk4" else None)
+        inputs["work"] = inputs["t1"] - inputs["t0"]
+        return {"r": jnp.asarray(r0), "h": jnp.asarray(0.0), "n_steps": jnp.asarray(0)}, inputs
+
+    def segment(self, problem, state, seg):
+        model = self.model(problem)
+        rhs = lambda t, r: 2.0 * self.xi(t) * model.velocity(r)  # noqa: E731
+        step = make_segment_fn(rhs, lambda t, r: {}, method=self.solver, rtol=self.rtol, atol=self.atol,
+                               post=jnp.abs)
+        (r, h), saved = step((state["r"], state["h"]), seg)
+        return {"r": r, "h": h, "n_steps": saved["n_steps"]}
+
+    def observe(self, problem, state, names, fn):
+        model, r = self.model(problem), state["r"]
+        out = {}
+        if "risk" in names:
+            out["risk"] = model.risk(r)
+        if "radii" in names:
+            out["radii"] = r
+        if "dissipation" in names:
+            out["dissipation"] = jnp.mean(model.grad_psi(r)[0] ** 2)
+        if "n_steps" in names:
+            out["n_steps"] = state["n_steps"]
+        if fn is not None:
+            out.update(fn(problem, state))
+        return out
 
 
-def solve_radial_dd(
-    problem: Problem,
-    times,
-    *,
-    n_particles: int = 4000,
-    method: str = "dopri5",
-    rtol: float = 1e-7,
-    atol: float = 1e-9,
-    dt: float = 0.01,
-    d_interaction="finite",
-    n_hermite: int = 24,
-    xi=1.0,
-    r0=None,
-    progress: bool = False,
-) -> RadialDDSolution:
-    """Solve the radial DD and save at ``times`` (t = 0 may be included).
-
-    ``method``: "dopri5" (adaptive, ``rtol``/``atol``) or "rk4" (fixed steps <= ``dt``).
-    ``d_interaction``: "finite" (exact angular average at the task's d) or "inf".
-    ``r0``: initial radii (default: the M midpoint quantiles of ||w|| under ``problem.init``).
-    """
-    check(n_particles >= 2, "n_particles", f"must be >= 2, got {n_particles}")
-    check(method in ("dopri5", "rk4"), "method", f"use 'dopri5' or 'rk4', got {method!r}")
-    check(dt > 0, "dt", f"must be > 0, got {dt}")
-    check(rtol > 0 and atol > 0, "rtol", "tolerances must be > 0")
+def solve_radial_dd(problem: Problem, times, *, n_particles: int = 4000, method: str = "dopri5",
+                    rtol: float = 1e-7, atol: float = 1e-9, dt: float = 0.01, d_interaction="finite",
+                    n_hermite: int = 24, xi=1.0, r0=None, progress: bool = False) -> RadialDDSolution:
+    """``mfnn.solve(problem, RadialDD(...), times)`` returned as the earlier ``RadialDDSolution``."""
     times = check_times(times)
-    model = RadialModel.from_problem(problem, d_interaction, n_hermite)
-    schedule = as_schedule(xi)
-    if r0 is None:
-        r0 = problem.init.radius_quantiles(problem.d, n_particles)
-    r0 = jnp.asarray(np.sort(np.abs(np.asarray(r0, dtype=float))))
-
-    step_block = functools.partial(_run_block, model, schedule, method, float(rtol), float(atol))
-    inputs = segment_inputs(times, dt if method == "rk4" else None)
-    saved, diverged, _ = run_segments(
-        step_block, (r0, jnp.asarray(0.0)), inputs, n_segments=len(times),
-        finite=lambda s: np.isfinite(s["risk"]) & np.all(np.isfinite(s["r"]), axis=-1),
-        desc="radial DD", progress=progress, work=inputs["t1"] - inputs["t0"], unit="t",
-    )
-    if not saved:
-        raise DivergenceError("radial DD diverged before the first save time")
-    out = stack(saved)
-    k = len(saved)
-    return RadialDDSolution(times[:k], out["r"], out["risk"], out["diss"], out["n_steps"], diverged)
+    m = RadialDD(n_particles=n_particles, solver=method, rtol=rtol, atol=atol, dt=dt, d_interaction=d_interaction,
+                 n_hermite=n_hermite, xi=xi, r0=r0)
+    sol = solve(problem, m, times, progress=progress, throw=False)
+    diverged = legacy_result(sol, "radial DD")
+    return RadialDDSolution(sol.times, sol.radii, sol.risk, sol.dissipation, sol.n_steps, diverged)

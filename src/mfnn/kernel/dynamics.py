@@ -141,6 +141,8 @@ class AlphaFlow(Method):
             name, ("neuron", f"{name[7:]}_dim") if name.startswith("params/") else ())
 
     def init(self, problem, times, key):
+        check(self.alpha is not None or hasattr(problem, "alpha"), "alpha",
+              "give alpha when solving a bare unit (a Problem supplies its own)")
         alpha = self._alpha(problem)
         check(not is_tracer(alpha) and float(alpha) > 0, "alpha", f"must be > 0, got {alpha}")
         inputs = segment_inputs(times, self.dt if self.solver == "rk4" else None)

@@ -10,16 +10,19 @@ Methods:
 * ``"dopri5"``: ``diffrax.Dopri5`` (Dormand-Prince 5(4), FSAL: 6 right-hand sides per step)
   with ``diffrax.PIDController(rtol, atol)`` as an I-controller (Hairer-Norsett-Wanner II.4):
   err = RMS_i( e_i / (atol + rtol max(|y_i|, |y_new_i|)) ), accept if err < 1, next
-  h = h * clip(0.9 err^(-1/5), 0.2, 5).  Tolerances are the user's knob.
-* ``"rk4"``: the classical RK4 tableau on ``diffrax.AbstractERK`` with constant steps ``dt`` (``segment_inputs(times, dt_max)``
-  divides each save interval into equal steps no longer than ``dt_max``).
+  h = h * clip(0.9 err^(-1/5), 0.2, 5) (at most 0.9 h after a rejection); the proposed h carries
+  over to the next save interval.  Tolerances are the user's knob.
+* ``"rk4"``: the classical RK4 tableau on ``diffrax.AbstractERK`` with constant steps ``dt``
+  (``segment_inputs(times, dt_max)`` divides each save interval into equal steps <= ``dt_max``).
 
 ``post`` (e.g. a reflection r -> |r|) is applied to every accepted step; when it changes the
 state, the stored first-same-as-last stage is recomputed at the projected state.
 
-Measured against the hand-written DOPRI5/RK4 steppers this module used before (same right-hand
-sides, same tolerances, same run; ``benchmarks/ode_steppers.py``, numbers in
-``benchmarks/README.md``): see there.
+Chosen over the hand-written Dormand-Prince/RK4 steppers this module had before by measurement
+(``benchmarks/ode_steppers.py``, table in ``benchmarks/README.md``): on the radial DD (PNAS 2018
+Fig. 1, M = 4000, rtol 1e-7) and the particle DD (d = 10, M = 512), same right-hand sides and
+tolerances, diffrax compiled in 1.2-1.4x (Dopri5) and 0.6-1.0x (RK4) the CPU time and ran in
+0.67-0.92x, with final risks agreeing to 1e-8.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-slow test-all bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## flagship experiment: PNAS 2018 Fig. 1 into results/pnas-isotropic/
 	$(VENV)/bin/mfnn run pnas-isotropic --out results/pnas-isotropic --overwrite
 
-test: $(STAMP)  ## the whole test suite (what CI runs)
-	$(PY) -m pytest -q
-
-test-fast: $(STAMP)  ## skip tests marked slow
+test: $(STAMP)  ## the test suite a newcomer runs (under 15 min on 2 cores); CI runs it and test-slow
 	$(PY) -m pytest -q -m "not slow"
 
-bench: $(STAMP)  ## SGD throughput vs a plain NumPy loop
+test-slow: $(STAMP)  ## slow numerical validations (marked slow), run by CI after make test
+	$(PY) -m pytest -q -m slow
+
+test-all: test test-slow
+
+bench: $(STAMP)  ## SGD throughput vs NumPy, JAX and PyTorch loops (torch: pip install -e '.[bench]')
 	$(PY) benchmarks/sgd_throughput.py
 
 clean:

@@ -1,20 +1,32 @@
-"""Throughput of online SGD: mfnn.simulate_sgd (blocked and generic engines) vs a NumPy loop.
+"""Throughput of online SGD: mfnn.simulate_sgd (blocked and generic engines) vs plain loops.
 
 PNAS 2018 isotropic setting: sigma(<w, x>) with the ramp activation, x | y ~ N(0, (1 + y 0.8)^2 I_40),
 N = 800 neurons, kappa = 0.8, eps = 1e-5.  Reports neuron-updates per second
 (N * steps * replicas / wall time) and microseconds per SGD step per replica.
+
+Peers (float64, one replica, the same update w_i <- w_i + 2 eps (y - yhat) sigma'(<w_i, x>) x,
+PNAS 2018 eq. 6): a Python loop over steps with NumPy over neurons, a naive jitted JAX
+``lax.scan`` loop, and a PyTorch eager loop (skipped with a message where torch is missing; the
+optional ``bench`` extra installs it).  The peers get their data (x, y) pre-sampled in NumPy, up
+front and outside the timing; mfnn samples its own data inside the timed run.  A correctness
+check runs every peer on the same 500 pre-sampled steps and prints the max abs difference of
+the final W from the NumPy loop's, and one checks mfnn's trajectory against the NumPy loop fed
+mfnn's own initialization and data.
 
 Timing of simulate_sgd excludes compilation: a warm-up call compiles (simulate_sgd caches the
 compiled program per problem and config), any JAX trace / lowering / compile time of a timed call
 (reported by jax.monitoring) is subtracted from its wall time, and the per-step cost is the
 difference between a long and a short run divided by the difference in steps (which also removes
 the fixed costs: initialization and the population-risk evaluations at the two save times 0 and
-T).  Each measurement is the best of ``--repeats`` runs (the machine may be shared).
+T).  The peers are timed the same way (long minus 2048-step run, after a warm-up of each length,
+which compiles the JAX peer).  Each measurement is the best of ``--repeats`` runs (the machine
+may be shared).
 
     python benchmarks/sgd_throughput.py [--steps S] [--seconds 2] [--repeats 3]
 
-The last line printed is ``speedup_vs_numpy_loop: X`` with X = (engine "auto", float64,
-1 replica) / (NumPy loop), in neuron-updates per second.
+Prints ``speedup_vs_numpy_loop: X`` (engine "auto", float64, 1 replica, vs the NumPy loop) and,
+as the last line, ``speedup_vs_best_peer: X`` with X = (fastest peer us/step) / (mfnn "auto"
+float64 1-replica us/step).
 """
 
 from __future__ import annotations
@@ -25,10 +37,19 @@ import platform
 import time
 
 import jax
-import numpy as np
 
-import mfnn
-from mfnn import SGDConfig, simulate_sgd
+jax.config.update("jax_enable_x64", True)  # float64 peers and engine; do not rely on mfnn for it
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import mfnn  # noqa: E402
+from mfnn import SGDConfig, simulate_sgd  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # optional: pip install "mfnn[bench]"
+    torch = None
 
 N, D, DELTA, KAPPA, EPS = 800, 40, 0.8, 0.8, 1e-5
 
@@ -92,30 +113,147 @@ def measure_sgd(prob, engine, dtype, replicas, *, steps, seconds, repeats):
     return (t_long - t_short) / (steps - short), steps
 
 
-# --- the NumPy reference ----------------------------------------------------------------------
-def numpy_loop(n_steps, seed=0):
-    """Plain online SGD: Python loop over steps, NumPy over neurons (float64)."""
+# --- peers: plain loops of the same PNAS update on pre-sampled data ----------------------------
+# w_i <- w_i + 2 eps (y - yhat) sigma'(<w_i, x>) x,  yhat = (1/N) sum_i sigma(<w_i, x>)
+# (PNAS 2018 eq. 6 with alpha = 1, xi = 1, lambda = 0, beta = inf; no 1/N in the step).
+T1, T2, S1, S2 = 0.5, 1.5, -2.5, 7.5  # the PNAS ramp
+SLOPE = (S2 - S1) / (T2 - T1)
+SHORT = 2048  # steps of the short run of every difference measurement
+
+
+def peer_data(n_steps, seed=0):
+    """Initial W (N, d) and n_steps samples (X (n, d), Y (n,)), drawn up front in NumPy, float64."""
     rng = np.random.default_rng(seed)
-    W = rng.standard_normal((N, D)) * (KAPPA / np.sqrt(D))
-    t1, t2, s1, s2 = 0.5, 1.5, -2.5, 7.5
-    slope = (s2 - s1) / (t2 - t1)
-    t0 = time.perf_counter()
-    for _ in range(n_steps):
-        y = 1.0 if rng.random() < 0.5 else -1.0
-        x = (1.0 + DELTA * y) * rng.standard_normal(D)
+    W0 = rng.standard_normal((N, D)) * (KAPPA / np.sqrt(D))
+    Y = np.where(rng.random(n_steps) < 0.5, 1.0, -1.0)
+    X = (1.0 + DELTA * Y)[:, None] * rng.standard_normal((n_steps, D))
+    return W0, X, Y
+
+
+def numpy_loop(W0, X, Y):
+    """Python loop over steps, NumPy over neurons (float64).  Returns the final W."""
+    W = W0.copy()
+    for x, y in zip(X, Y.tolist()):
         z = W @ x
-        ramp = s1 + slope * (np.clip(z, t1, t2) - t1)
-        dramp = np.where((z > t1) & (z <= t2), slope, 0.0)
+        ramp = S1 + SLOPE * (np.clip(z, T1, T2) - T1)
+        dramp = np.where((z > T1) & (z <= T2), SLOPE, 0.0)
         err = y - ramp.mean()
         W += (2.0 * EPS * err) * dramp[:, None] * x[None, :]
-    return time.perf_counter() - t0
+    return W
 
 
-def measure_numpy(*, steps, seconds, repeats):
-    if steps is None:
-        per = numpy_loop(2000) / 2000
-        steps = max(2000, int(seconds / per))
-    return min(numpy_loop(steps) for _ in range(repeats)) / steps, steps
+@jax.jit
+def jax_scan(W0, X, Y):
+    """The naive JAX peer: lax.scan of the same update over pre-sampled (x, y), jitted."""
+    def step(W, xy):
+        x, y = xy
+        z = W @ x
+        ramp = S1 + SLOPE * (jnp.clip(z, T1, T2) - T1)
+        dramp = jnp.where((z > T1) & (z <= T2), SLOPE, 0.0)
+        W = W + (2.0 * EPS * (y - ramp.mean())) * dramp[:, None] * x[None, :]
+        return W, None
+    return jax.lax.scan(step, W0, (X, Y))[0]
+
+
+def torch_loop(W0, X, Y):
+    """PyTorch eager loop of the same update (float64, default thread count).  torch tensors in."""
+    W = W0.clone()
+    with torch.inference_mode():
+        for k, y in enumerate(Y.tolist()):
+            x = X[k]
+            z = W @ x
+            ramp = S1 + SLOPE * (z.clamp(T1, T2) - T1)
+            dramp = ((z > T1) & (z <= T2)).to(W.dtype) * SLOPE
+            err = y - ramp.mean()
+            W += (2.0 * EPS * err) * dramp[:, None] * x[None, :]
+    return W
+
+
+def _peer_runner(name, W0, X, Y):
+    """``run(n) -> W`` for the first n pre-sampled steps; data converted outside the timing."""
+    if name == "numpy-loop":
+        return lambda n: numpy_loop(W0, X[:n], Y[:n])
+    if name == "jax-scan":
+        Wj = jnp.asarray(W0)
+        views = {}
+
+        def run(n):
+            if n not in views:  # device arrays of the first n steps, made once
+                views[n] = (jnp.asarray(X[:n]), jnp.asarray(Y[:n]))
+            return jax_scan(Wj, *views[n]).block_until_ready()
+        return run
+    if name == "torch-eager":
+        Wt, Xt = torch.from_numpy(W0), torch.from_numpy(X)
+        return lambda n: torch_loop(Wt, Xt[:n], Y[:n])
+    raise ValueError(name)
+
+
+def measure_peer(name, *, steps, seconds, repeats):
+    """Seconds per step of a peer, by differencing a long and a SHORT-step run (best of repeats).
+
+    The data are pre-sampled for the long run; the short run uses its first SHORT steps.  A
+    warm-up call of each length comes first (it compiles the JAX peer for that shape).
+    """
+    if steps is None:  # calibrate on a probe of 4 * SHORT steps
+        W0, X, Y = peer_data(4 * SHORT)
+        run = _peer_runner(name, W0, X, Y)
+        run(4 * SHORT)
+        t0 = time.perf_counter()
+        run(4 * SHORT)
+        per = (time.perf_counter() - t0) / (4 * SHORT)
+        steps = SHORT + int(seconds / max(per, 1e-9))
+    steps = max(int(steps), 2 * SHORT)
+    W0, X, Y = peer_data(steps)
+    run = _peer_runner(name, W0, X, Y)
+
+    def timed(n):
+        t0 = time.perf_counter()
+        run(n)
+        return time.perf_counter() - t0
+
+    timed(SHORT), timed(steps)  # warm-up
+    for _ in range(3):  # a run disturbed by other load can make the difference meaningless
+        t_short = min(timed(SHORT) for _ in range(repeats))
+        t_long = min(timed(steps) for _ in range(repeats))
+        if t_long > t_short:
+            break
+    return (t_long - t_short) / (steps - SHORT), steps
+
+
+def check_peers(peers, n_steps=500):
+    """Max abs difference of each peer's final W from the NumPy loop's, same W0 and data."""
+    W0, X, Y = peer_data(n_steps, seed=1)
+    ref = numpy_loop(W0, X, Y)
+    out = {}
+    for name in peers:
+        if name == "numpy-loop":
+            continue
+        W = np.asarray(_peer_runner(name, W0, X, Y)(n_steps))
+        out[name] = float(np.max(np.abs(W - ref)))
+    return out, float(np.max(np.abs(ref - W0)))
+
+
+def check_mfnn(prob, n_steps=500):
+    """Max abs difference between mfnn's W after n_steps and the NumPy loop fed mfnn's own data.
+
+    Rebuilds replica 0's initialization and data from simulate_sgd's key convention (replica key
+    fold_in(key, 0); init from fold_in(., 0); step k's sample from fold_in(fold_in(., 1), k)).
+    Returns None where that does not reproduce mfnn's initialization (the convention changed).
+    """
+    key = jax.random.PRNGKey(0)
+    rkey = jax.random.fold_in(key, 0)
+    W0 = np.asarray(prob.sample_init(jax.random.fold_in(rkey, 0), N, jnp.float64)["w"])
+    dkey = jax.random.fold_in(rkey, 1)
+    xs, ys = jax.vmap(lambda k: prob.task.sample(jax.random.fold_in(dkey, k), 1, jnp.float64))(
+        jnp.arange(n_steps))
+    X, Y = np.asarray(xs[:, 0]), np.asarray(ys[:, 0])
+    cfg = SGDConfig(n_neurons=N, eps=EPS, times=(0.0, n_steps * EPS), save_params=True)
+    traj = simulate_sgd(prob, cfg, key)
+    Wm = np.asarray(traj.params["w"])
+    Wm0, Wm = Wm.reshape(-1, N, D)[0], Wm.reshape(-1, N, D)[-1]  # (replica, time) leading axes
+    if not np.allclose(Wm0, W0, rtol=0, atol=1e-14):
+        return None
+    return float(np.max(np.abs(numpy_loop(W0, X, Y) - Wm)))
 
 
 def main():
@@ -125,14 +263,36 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0, help="target length of a timed run")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (best kept)")
     args = ap.parse_args()
+    tv = f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ""
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPU cores, jax {jax.__version__}, numpy {np.__version__}")
+          f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}, "
+          f"jax {jax.__version__}, numpy {np.__version__}{tv}")
     print(f"# N={N} d={D} ramp, IsotropicGaussians(delta={DELTA}), kappa={KAPPA}, eps={EPS}; "
           f"saves at t=0 and t=T only")
+    print("# peers get (x, y) pre-sampled in NumPy outside the timing; mfnn samples its own data "
+          "inside the timed run")
     prob = problem()
+    peers = ["numpy-loop", "jax-scan"]
+    if torch is None:
+        print("# torch-eager: skipped (import torch failed; pip install 'mfnn[bench]')")
+    else:
+        peers.append("torch-eager")
+
+    diffs, moved = check_peers(peers)
+    for name, diff in diffs.items():
+        print(f"# check: {name} vs numpy-loop, 500 steps, same data: max |W - W_numpy| = "
+              f"{diff:.2e} (W moved by up to {moved:.2e})")
+    dm = check_mfnn(prob)
+    print("# check: mfnn auto vs numpy-loop on mfnn's data, 500 steps: " + (
+        "skipped (could not rebuild mfnn's initialization from its key convention)" if dm is None
+        else f"max |W - W_numpy| = {dm:.2e}"))
+
     rows = []
-    np_per, np_steps = measure_numpy(steps=args.steps, seconds=args.seconds, repeats=args.repeats)
-    rows.append(("numpy-loop", "float64", 1, np_per, np_steps))
+    for name in peers:
+        per, steps = measure_peer(name, steps=args.steps, seconds=args.seconds,
+                                  repeats=args.repeats)
+        rows.append((name, "float64", 1, per, steps))
+        print(f"#   measured {name} float64 x1: {per * 1e6:.2f} us/step ({steps} steps)", flush=True)
     for engine in ("auto", "generic"):
         for dtype in ("float64", "float32"):
             for replicas in (1, 16):
@@ -142,20 +302,22 @@ def main():
                 print(f"#   measured {engine} {dtype} x{replicas}: {per * 1e6:.2f} us/step "
                       f"({steps} steps)", flush=True)
 
+    np_per = rows[0][3]
     nu_np = N / np_per
-    header = (f"| {'engine':10s} | {'dtype':7s} | {'replicas':8s} | {'neuron-updates/s':16s} | "
+    header = (f"| {'engine':11s} | {'dtype':7s} | {'replicas':8s} | {'neuron-updates/s':16s} | "
               f"{'us/step/replica':15s} | {'vs NumPy':8s} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    speedup = None
     for engine, dtype, replicas, per, _ in rows:
         nu = N * replicas / per
-        ratio = nu / nu_np
-        if (engine, dtype, replicas) == ("auto", "float64", 1):
-            speedup = ratio
-        print(f"| {engine:10s} | {dtype:7s} | {replicas:8d} | {nu:16.3e} | "
-              f"{per / replicas * 1e6:15.2f} | {ratio:8.1f} |")
-    print(f"speedup_vs_numpy_loop: {speedup:.1f}")
+        print(f"| {engine:11s} | {dtype:7s} | {replicas:8d} | {nu:16.3e} | "
+              f"{per / replicas * 1e6:15.2f} | {nu / nu_np:8.1f} |")
+    mf_per = next(r[3] for r in rows if r[:3] == ("auto", "float64", 1))
+    best = min((r for r in rows if r[0] in peers), key=lambda r: r[3])
+    print(f"speedup_vs_numpy_loop: {np_per / mf_per:.1f}")
+    print(f"# best peer: {best[0]} at {best[3] * 1e6:.2f} us/step; mfnn auto float64 x1 at "
+          f"{mf_per * 1e6:.2f} us/step")
+    print(f"speedup_vs_best_peer: {best[3] / mf_per:.2f}")
 
 
 if __name__ == "__main__":

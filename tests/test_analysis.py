@@ -10,7 +10,7 @@ from scipy.spatial import ConvexHull
 
 import mfnn  # noqa: F401  (float64)
 from mfnn.analysis import particle_certificates, radial_certificates, radial_global_min, radial_risk
-from mfnn.experiments.pnas_failure import HALF_BREAKPOINTS, HALF_VALUES, even_piecewise_linear
+from mfnn.problem.shapes import HALF_BREAKPOINTS, HALF_VALUES, even_piecewise_linear
 from mfnn.problem import GaussianInit, IsotropicGaussians, Problem, ramp, sigma_w
 from mfnn.solvers import RadialModel
 

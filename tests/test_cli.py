@@ -23,6 +23,12 @@ BAD_INPUTS = [
     (["run", "pnas-isotropic", "--set", "unknown_field=3"], "unknown_field"),
     (["run", "pnas-isotropic", "--set", "novalue"], "--set"),
     (["run", "pnas-isotropic", "--set", "panel_times=0,1e6"], "panel_times"),
+    (["run", "pnas-isotropic", "--set", "eps=inf"], "eps"),
+    (["run", "pnas-isotropic", "--set", "n_neurons=٣٠"], "n_neurons"),
+    (["run", "pnas-isotropic", "--set", "n_neurons=30", "--set", "n_neurons=40"], "n_neurons"),
+    (["run", "pnas-isotropic", "--set", "n_neurons=1000000000000"], "n_neurons"),
+    (["run", "pnas-isotropic", "--seed", "100000000000000000000000"], "seed"),
+    (["run", "pnas-isotropic", "--bogus-option"], "usage"),
 ]
 
 
@@ -59,12 +65,13 @@ def test_quick_run_end_to_end(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert not Path(str(out) + ".partial").exists()
-    for name in ("config.json", "summary.json", "sgd.nc", "dd.nc", "histograms.nc",
+    for name in (".mfnn-run", "config.json", "summary.json", "sgd.nc", "dd.nc", "histograms.nc",
                  "histograms.png", "risk.png", "histograms.svg", "risk.svg"):
         assert (out / name).is_file(), name
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["seed"] == 0 and "jax" in cfg["versions"] and cfg["quick"] is True
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["result"] == "successful"
     table = summary["table"]
     assert len(table) >= 5 and set(table[0]) >= {"t", "sgd_risk", "sgd_risk_std", "dd_risk"}
     sgd = np.array([r["sgd_risk"] for r in table])

@@ -38,10 +38,13 @@ def check(cond: bool, field: str, message: str) -> None:
 
 
 def check_times(times, field: str = "times"):
-    """Validate save times (non-empty, 1-d, non-decreasing, >= 0) and return them as a float array."""
+    """Validate save times (non-empty, 1-d, non-decreasing, finite, >= 0) and return them as a float array."""
     import numpy as np
 
-    t = np.asarray(times, dtype=float)
+    try:
+        t = np.atleast_1d(np.asarray(times, dtype=float))
+    except (TypeError, ValueError):
+        raise ConfigError(field, f"must be a list of numbers, got {times!r}") from None
     check(t.ndim == 1 and t.size > 0 and bool(np.all(np.isfinite(t))) and bool(np.all(np.diff(t) >= 0))
           and t[0] >= 0, field, "must be a non-empty non-decreasing list of finite times >= 0")
     return t

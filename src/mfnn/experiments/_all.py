@@ -1,7 +1,22 @@
-"""Import every experiment module so that it registers itself."""
+"""Import every experiment module so that it registers itself (no hand-edited list).
 
-from . import pnas_isotropic  # noqa: F401
-from . import mmm_kernel_limit, mmm_dimension_free  # noqa: F401
-from . import pnas_anisotropic  # noqa: F401
-from . import pnas_failure, pnas_risk_vs_delta  # noqa: F401
-from . import pnas_error_scaling  # noqa: F401
+Every module of ``mfnn.experiments`` whose name does not start with an underscore, except the
+framework modules ``base`` and ``plots``, is imported; adding ``experiments/<name>.py`` with a
+``@register`` class is all it takes to appear in ``mfnn list``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from . import __name__ as _package
+from . import __path__ as _path
+
+_SKIP = {"base", "plots"}
+
+MODULES = []
+for _info in sorted(pkgutil.iter_modules(_path), key=lambda m: m.name):
+    if _info.name.startswith("_") or _info.name in _SKIP:
+        continue
+    MODULES.append(importlib.import_module(f"{_package}.{_info.name}"))

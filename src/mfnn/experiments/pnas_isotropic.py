@@ -12,64 +12,60 @@ run.  The paper's eps is of order 1e-6 (10x more steps); eps is a config field.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
 import numpy as np
 import xarray as xr
 
+from ..analysis.compare import histogram_vs_density, max_abs_gap, risk_table
+from ..analysis.timegrid import log_save_times, nearest_indices
 from ..errors import check
-from ..problem import GaussianInit, IsotropicGaussians, Problem, ramp, sigma_w
-from ..solvers import SGDConfig, simulate_sgd, solve_radial_dd
-from .base import Experiment, ExperimentConfig, register
+from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
+from ..solvers import simulate_sgd, solve_radial_dd
+from .base import Experiment, ExperimentConfig, Point, register
+from .pieces import DDFields, RampFields, SGDFields, check_ranges, estimate_from, run_status, summary_status, take
+
+RENDER_ONLY = ("bins",)  # fields that do not enter compute (and so not the point key)
 
 
 @dataclass(frozen=True)
-class Config(ExperimentConfig):
+class Config(RampFields, SGDFields, DDFields, ExperimentConfig):
     d: int = 40
     delta: float = 0.8
-    n_neurons: int = 800
     kappa: float = 0.8
     eps: float = 1e-5
     t_max: float = 30.0
     n_times: int = 24
     panel_times: tuple = (0.0, 1.0, 5.0, 10.0, 30.0)
     replicas: int = 2
-    dd_particles: int = 4000
-    dd_rtol: float = 1e-7
     dd_inf: bool = True
-    t1: float = 0.5
-    t2: float = 1.5
-    s1: float = -2.5
-    s2: float = 7.5
     bins: int = 40
-    dtype: str = "float64"
 
     def validate(self):
-        check(self.d >= 2, "d", f"must be >= 2, got {self.d}")
-        check(0 < self.delta < 1, "delta", f"must be in (0, 1), got {self.delta}")
-        check(self.n_neurons >= 1, "n_neurons", f"must be >= 1, got {self.n_neurons}")
-        check(self.kappa > 0, "kappa", f"must be > 0, got {self.kappa}")
-        check(self.eps > 0, "eps", f"must be > 0, got {self.eps}")
-        check(self.t_max > 0, "t_max", f"must be > 0, got {self.t_max}")
-        check(self.n_times >= 2, "n_times", f"must be >= 2, got {self.n_times}")
-        check(len(self.panel_times) >= 1 and all(0 <= t <= self.t_max for t in self.panel_times),
-              "panel_times", f"must lie in [0, t_max={self.t_max}]")
-        check(self.replicas >= 1, "replicas", f"must be >= 1, got {self.replicas}")
-        check(self.dd_particles >= 10, "dd_particles", f"must be >= 10, got {self.dd_particles}")
-        check(self.t2 > self.t1, "t2", f"must exceed t1={self.t1}")
-        check(self.bins >= 2, "bins", f"must be >= 2, got {self.bins}")
-        check(self.dtype in ("float32", "float64"), "dtype", f"use float32 or float64, got {self.dtype!r}")
+        super().validate()  # the pieces' fields first: the ranges below may use them
+        check_ranges(self, {"d": "[2, 1e7]", "delta": "(0, 1)", "kappa": "(0, 1e3]", "t_max": "(0, 1e6]",
+                            "n_times": "[2, 1e4]", "bins": "[2, 1e4]"})
+        check(1 <= len(self.panel_times) <= 20 and all(0 <= t <= self.t_max for t in self.panel_times),
+              "panel_times", f"need 1 to 20 times in [0, t_max={self.t_max}]")
 
     def problem(self) -> Problem:
-        act = ramp(self.t1, self.t2, self.s1, self.s2)
-        return Problem(sigma_w(act), IsotropicGaussians(d=self.d, delta=self.delta), GaussianInit(kappa=self.kappa))
+        return Problem(sigma_w(self.activation()), IsotropicGaussians(d=self.d, delta=self.delta),
+                       GaussianInit(kappa=self.kappa))
 
     def save_times(self) -> np.ndarray:
-        grid = np.geomspace(self.t_max / 10 ** 3, self.t_max, self.n_times - 1)
-        ts = np.union1d(np.concatenate([[0.0], grid]), np.asarray(self.panel_times, dtype=float))
-        # SGD saves at whole steps: snap every time to the step grid so SGD and DD agree on t
-        return np.unique(np.round(ts / self.eps) * self.eps)
+        return log_save_times(self.t_max, self.n_times, self.eps, extra=self.panel_times)
+
+
+def histograms(cfg: Config, ds: xr.Dataset) -> xr.Dataset:
+    """SGD histograms of ||w_i|| (replicas pooled) and the DD density on common bins at the panel times."""
+    idx = nearest_indices(ds.time.values, cfg.panel_times)
+    sgd = np.moveaxis(ds.sgd_w_norm.values[:, idx], 1, 0)  # (panel, replica, neuron)
+    edges, sgd_hist, dd_hist = histogram_vs_density(sgd, ds.dd_radius.values[idx], cfg.bins)
+    return xr.Dataset({"sgd_density": (("panel", "bin"), sgd_hist), "dd_density": (("panel", "bin"), dd_hist)},
+                      coords={"panel_time": ("panel", ds.time.values[idx]), "bin_left": ("bin", edges[:-1]),
+                              "bin_right": ("bin", edges[1:])})
 
 
 @register
@@ -80,80 +76,61 @@ class PnasIsotropic(Experiment):
     quick = {"d": 10, "n_neurons": 100, "eps": 1e-4, "t_max": 4.0, "n_times": 10,
              "panel_times": (0.0, 1.0, 4.0), "replicas": 2, "dd_particles": 400, "bins": 20}
 
-    def run(self, cfg: Config, out, progress: bool) -> dict:
+    def points(self, cfg: Config) -> list:
+        params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RENDER_ONLY}
+        return [Point.make(self.name, params, cfg.seed)]
+
+    def estimate(self, cfg: Config) -> dict:
+        # SGD up to t_max (dominant) plus one or two radial DD solves with 24 Hermite features
+        n_saves = cfg.n_times + len(cfg.panel_times)
+        return estimate_from(cfg.sgd_cost(cfg.d, cfg.t_max, n_saves), cfg.dd_cost(n_saves, 24, 2 if cfg.dd_inf else 1))
+
+    def compute(self, point: Point, progress: bool = False) -> xr.Dataset:
+        cfg = Config(**point.params)
         problem = cfg.problem()
-        times = cfg.save_times()
-        sgd = simulate_sgd(
-            problem,
-            SGDConfig(n_neurons=cfg.n_neurons, eps=cfg.eps, times=tuple(times), replicas=cfg.replicas,
-                      dtype=cfg.dtype),
-            jax.random.PRNGKey(cfg.seed), progress=progress,
-        )
-        ts = sgd.times
-        dd = solve_radial_dd(problem, ts, n_particles=cfg.dd_particles, rtol=cfg.dd_rtol, progress=progress)
-        dd_inf = (solve_radial_dd(problem, ts, n_particles=cfg.dd_particles, rtol=cfg.dd_rtol,
-                                  d_interaction="inf", progress=progress) if cfg.dd_inf else None)
-        n = min(len(ts), len(dd.times))
-
-        sgd_ds = xr.Dataset(
-            {"risk": (("replica", "time"), sgd.risk[:, :n]),
-             "w_norm": (("replica", "time", "neuron"), sgd.w_norm[:, :n])},
-            coords={"time": ts[:n], "step": ("time", sgd.steps[:n])},
-            attrs={"description": "finite-N online SGD: exact population risk R_N and ||w_i||"},
-        )
-        dd_ds = xr.Dataset(
-            {"risk": (("time",), dd.risk[:n]), "radius": (("time", "particle"), dd.radii[:n]),
-             "dissipation": (("time",), dd.dissipation[:n])},
-            coords={"time": dd.times[:n]},
-            attrs={"description": "radial DD (finite-d interaction), quantile particles of rhobar_t"},
-        )
+        sgd = simulate_sgd(problem, cfg.sgd_config(cfg.save_times()), jax.random.PRNGKey(point.seed),
+                           progress=progress)
+        dd_kw = dict(n_particles=cfg.dd_particles, rtol=cfg.dd_rtol, progress=progress)
+        dd = solve_radial_dd(problem, sgd.times, **dd_kw)
+        dd_inf = solve_radial_dd(problem, sgd.times, d_interaction="inf", **dd_kw) if cfg.dd_inf else None
+        n = min(len(sgd.times), len(dd.times), len(dd_inf.times) if dd_inf is not None else len(dd.times))
+        ds = xr.Dataset(
+            {"sgd_risk": (("replica", "time"), sgd.risk[:, :n]),
+             "sgd_w_norm": (("replica", "time", "neuron"), sgd.w_norm[:, :n]),
+             "dd_risk": (("time",), dd.risk[:n]), "dd_radius": (("time", "particle"), dd.radii[:n]),
+             "dd_dissipation": (("time",), dd.dissipation[:n])},
+            coords={"time": sgd.times[:n], "step": ("time", sgd.steps[:n])},
+            attrs=run_status(sgd.times[:n], sgd, dd, dd_inf))
         if dd_inf is not None:
-            dd_ds["risk_d_inf"] = (("time",), dd_inf.risk[:n])
-        out.write_dataset("sgd.nc", sgd_ds)
-        out.write_dataset("dd.nc", dd_ds)
+            ds["dd_risk_d_inf"] = (("time",), dd_inf.risk[:n])
+        return ds
 
-        # histograms at the panel times (SGD pooled over replicas) and the DD density on the same bins
-        panel_idx = [int(np.argmin(np.abs(ts[:n] - t))) for t in cfg.panel_times]
-        rmax = max(float(np.max(sgd.w_norm[:, panel_idx])), float(np.max(dd.radii[panel_idx]))) * 1.05
-        edges = np.linspace(0.0, rmax, cfg.bins + 1)
-        sgd_hist = np.stack([np.histogram(sgd.w_norm[:, i].ravel(), bins=edges, density=True)[0] for i in panel_idx])
-        dd_hist = dd.density(edges)[panel_idx]
-        hist_ds = xr.Dataset(
-            {"sgd_density": (("panel", "bin"), sgd_hist), "dd_density": (("panel", "bin"), dd_hist)},
-            coords={"panel_time": ("panel", ts[panel_idx]), "bin_left": ("bin", edges[:-1]),
-                    "bin_right": ("bin", edges[1:])},
-        )
-        out.write_dataset("histograms.nc", hist_ds)
+    def reduce(self, cfg: Config, results: dict) -> tuple:
+        (ds,) = results.values()
+        sgd_ds = take(ds, "sgd_", "finite-N online SGD: exact population risk R_N and ||w_i||")
+        dd_ds = take(ds, "dd_", "radial DD (finite-d interaction), quantile particles of rhobar_t", drop=("step",))
+        table = risk_table(ds.time.values, ds.sgd_risk.values, {"dd_risk": ds.dd_risk.values}, gap_to="dd_risk")
+        summary = {
+            "table": table, "final": table[-1], "max_abs_gap": max_abs_gap(ds.sgd_risk.values, ds.dd_risk.values),
+            "dd_risk_d_inf_final": float(ds.dd_risk_d_inf.values[-1]) if "dd_risk_d_inf" in ds else None,
+            **summary_status(ds),
+            "figures": ["histograms.png", "risk.png"], "data": ["sgd.nc", "dd.nc", "histograms.nc"],
+        }
+        return summary, {"sgd.nc": sgd_ds, "dd.nc": dd_ds, "histograms.nc": histograms(cfg, ds)}
 
+    def render(self, cfg: Config, results: dict, summary: dict) -> dict:
         from .plots import plot_histogram_panels, plot_risk_curves
 
-        out.savefig(plot_histogram_panels(edges, sgd_hist, dd_hist, ts[panel_idx],
-                                          title=f"PNAS Fig. 1: d={cfg.d}, N={cfg.n_neurons}, Delta={cfg.delta}"),
-                    "histograms")
-        curves = {"DD (finite d)": dd.risk[:n]}
-        if dd_inf is not None:
-            curves["DD (d = inf)"] = dd_inf.risk[:n]
-        out.savefig(plot_risk_curves(ts[:n], sgd.risk[:, :n], curves,
+        (ds,) = results.values()
+        curves = {"DD (finite d)": ds.dd_risk.values}
+        if "dd_risk_d_inf" in ds:
+            curves["DD (d = inf)"] = ds.dd_risk_d_inf.values
+        return {
+            "histograms": plot_histogram_panels(histograms(cfg, ds),
+                                                title=f"PNAS Fig. 1: d={cfg.d}, N={cfg.n_neurons}, Delta={cfg.delta}"),
+            "risk": plot_risk_curves(ds.time.values, ds.sgd_risk.values, curves,
                                      title=f"risk: SGD (N={cfg.n_neurons}, {cfg.replicas} replicas) vs DD"),
-                    "risk")
-
-        mean = sgd.risk[:, :n].mean(axis=0)
-        std = sgd.risk[:, :n].std(axis=0, ddof=1) if cfg.replicas > 1 else np.zeros(n)
-        table = [{"t": float(t), "sgd_risk": float(m), "sgd_risk_std": float(s), "dd_risk": float(r),
-                  "gap": float(m - r)} for t, m, s, r in zip(ts[:n], mean, std, dd.risk[:n])]
-        summary = {
-            "table": table,
-            "final": table[-1],
-            "max_abs_gap": float(np.max(np.abs(mean - dd.risk[:n]))),
-            "dd_risk_d_inf_final": float(dd_inf.risk[n - 1]) if dd_inf is not None else None,
-            "sgd_diverged": bool(sgd.diverged),
-            "dd_diverged": bool(dd.diverged),
-            "figures": ["histograms.png", "risk.png"],
-            "data": ["sgd.nc", "dd.nc", "histograms.nc"],
         }
-        if sgd.diverged or dd.diverged:
-            summary["warning"] = "a solver diverged: results end at the last finite save"
-        return summary
 
     @staticmethod
     def format_summary(summary: dict) -> str:

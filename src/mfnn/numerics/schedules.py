@@ -1,20 +1,21 @@
 """Step-size schedules xi(t); SGD step k uses s_k = eps * xi(k eps) (PNAS 2018, eq. 6).
 
-Schedules are frozen dataclasses (hashable, so they can be closed over by ``jax.jit``) whose
-``__call__`` is traceable.
+Schedules are pytree modules: their numbers are leaves (a sweep over p or t0 compiles once),
+user functions are static; ``__call__`` is traceable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
+import equinox as eqx
 import jax.numpy as jnp
 
 from ..errors import ConfigError, check
+from .pytree import Module, is_tracer, real
 
 
-class Schedule:
+class Schedule(Module):
     def __call__(self, t):  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -22,28 +23,28 @@ class Schedule:
         return repr(self)
 
 
-@dataclass(frozen=True)
 class Constant(Schedule):
     """xi(t) = value."""
 
-    value: float = 1.0
+    value: float = real("xi", 1.0)
 
-    def __post_init__(self):
-        check(self.value > 0, "xi", f"constant schedule must be > 0, got {self.value}")
+    def __check_init__(self):
+        check(is_tracer(self.value) or self.value > 0, "xi", f"constant schedule must be > 0, got {self.value}")
 
     def __call__(self, t):
         return jnp.full_like(jnp.asarray(t, dtype=float), self.value)
 
 
-@dataclass(frozen=True)
 class PowerLaw(Schedule):
     """xi(t) = scale * (t0 + t)^(-p): the PNAS Fig. 3 schedule t^(-1/4) regularized at t = 0 by t0."""
 
-    p: float = 0.25
-    t0: float = 1.0
-    scale: float = 1.0
+    p: float = real("xi.p", 0.25)
+    t0: float = real("xi.t0", 1.0)
+    scale: float = real("xi.scale", 1.0)
 
-    def __post_init__(self):
+    def __check_init__(self):
+        if is_tracer(self.p):
+            return
         check(self.p >= 0, "xi.p", f"exponent must be >= 0, got {self.p}")
         check(self.t0 > 0, "xi.t0", f"offset must be > 0 (xi must stay bounded), got {self.t0}")
         check(self.scale > 0, "xi.scale", f"must be > 0, got {self.scale}")
@@ -52,11 +53,10 @@ class PowerLaw(Schedule):
         return self.scale * (self.t0 + jnp.asarray(t, dtype=float)) ** (-self.p)
 
 
-@dataclass(frozen=True)
 class Function(Schedule):
     """A user schedule: any jax-traceable ``fn(t) -> xi``.  Assumption A1 asks it bounded, Lipschitz."""
 
-    fn: Callable
+    fn: Callable = eqx.field(static=True)
 
     def __call__(self, t):
         return jnp.asarray(self.fn(t), dtype=float)
@@ -69,8 +69,8 @@ def as_schedule(spec) -> Schedule:
     """
     if isinstance(spec, Schedule):
         return spec
-    if isinstance(spec, (int, float)):
-        return Constant(float(spec))
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        return Constant(spec)
     if callable(spec):
         return Function(spec)
     if isinstance(spec, str):

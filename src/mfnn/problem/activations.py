@@ -16,8 +16,7 @@ unit uses the documented sigma'.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,6 +24,7 @@ from jax.scipy.special import erf as _erf
 
 from ..errors import check
 from ..numerics.hermite import hermite_functions, normal_cdf, normal_pdf
+from ..numerics.pytree import Module, is_tracer, real, to_real
 
 _CLIP = 38.0  # |breakpoint / s| beyond this: phi underflows to 0 and Phi to 0/1 in float64
 # Smooth activations: composite Gauss-Legendre for E[f(G)] on [-12, 12] (Gaussian mass outside
@@ -44,10 +44,8 @@ def _smooth_rule():
     return g, wg
 
 
-class Activation:
+class Activation(Module):
     """Base class: subclasses define ``value`` and ``deriv``; Gaussian moments default to quadrature."""
-
-    name = "activation"
 
     def value(self, t):  # pragma: no cover - interface
         raise NotImplementedError
@@ -91,6 +89,10 @@ class Activation:
         return c, _ds_from_D(D, n_terms), D[:n_terms]
 
 
+def _float_dtype(t):
+    return t.dtype if jnp.issubdtype(t.dtype, jnp.floating) else None
+
+
 def _ds_from_D(D, n_terms):
     """d chat_k/ds = sqrt(k+1) D_{k+1} + sqrt(k) D_{k-1}, from D_0..D_{n_terms}."""
     k = jnp.arange(n_terms, dtype=float).reshape((-1,) + (1,) * (D.ndim - 1))
@@ -111,87 +113,105 @@ def _with_derivative(act: Activation, t):
     return f(t)
 
 
-@dataclass(frozen=True)
 class PiecewiseLinear(Activation):
     """Continuous piecewise-linear sigma through (breakpoints[j], values[j]), linear tails.
 
     Tail slopes default to 0 (bounded sigma, as in the PNAS ramp); ReLU is breakpoints (0,),
-    values (0,), right_slope 1.  Non-monotone shapes (PNAS Fig. 4) are allowed.
+    values (0,), right_slope 1.  Non-monotone shapes (PNAS Fig. 4) are allowed.  Breakpoints,
+    values and slopes are array leaves (traced in compiled programs); their number is structure.
     """
 
-    breakpoints: tuple
-    values: tuple
-    left_slope: float = 0.0
-    right_slope: float = 0.0
-    name: str = "piecewise_linear"
+    breakpoints: np.ndarray = real("activation.breakpoints", shape="vector")
+    values: np.ndarray = real("activation.values", shape="vector")
+    left_slope: np.ndarray = real("activation.left_slope", 0.0)
+    right_slope: np.ndarray = real("activation.right_slope", 0.0)
+    name: str = eqx.field(static=True, default="piecewise_linear")
 
-    def __post_init__(self):
-        bp = tuple(float(x) for x in self.breakpoints)
-        vs = tuple(float(x) for x in self.values)
-        object.__setattr__(self, "breakpoints", bp)
-        object.__setattr__(self, "values", vs)
-        check(len(bp) >= 1, "activation.breakpoints", "need at least one breakpoint")
-        check(len(bp) == len(vs), "activation.values", "need one value per breakpoint")
-        check(all(b2 > b1 for b1, b2 in zip(bp, bp[1:])), "activation.breakpoints", "must be strictly increasing")
+    def __check_init__(self):
+        bp, vs = self.breakpoints, self.values
+        if is_tracer(bp):
+            return
+        check(bp.ndim == 1 and len(bp) >= 1, "activation.breakpoints", "need at least one breakpoint")
+        check(vs.shape == bp.shape, "activation.values", "need one value per breakpoint")
+        check(bool(np.all(np.diff(bp) > 0)), "activation.breakpoints", "must be strictly increasing")
 
     @classmethod
     def ramp(cls, t1=0.5, t2=1.5, s1=-2.5, s2=7.5):
         """The PNAS 2018 ramp: s1 for t <= t1, linear to s2 at t2, s2 beyond (defaults: slope 10)."""
+        for nm, v in (("t1", t1), ("t2", t2), ("s1", s1), ("s2", s2)):
+            to_real(f"activation.{nm}", v)
         check(t2 > t1, "activation.t2", f"need t2 > t1, got t1={t1}, t2={t2}")
         return cls((t1, t2), (s1, s2), name="ramp")
 
-    # pieces: (lo, hi, slope, anchor_t, anchor_value) with sigma(t) = anchor_value + slope (t - anchor_t)
-    @property
-    def _pieces(self):
-        bp, vs = self.breakpoints, self.values
-        pieces = [(-math.inf, bp[0], self.left_slope, bp[0], vs[0])]
-        for j in range(len(bp) - 1):
-            slope = (vs[j + 1] - vs[j]) / (bp[j + 1] - bp[j])
-            pieces.append((bp[j], bp[j + 1], slope, bp[j], vs[j]))
-        pieces.append((bp[-1], math.inf, self.right_slope, bp[-1], vs[-1]))
-        return pieces
+    # Pieces j = 0..P with P = len(breakpoints): piece j is (lo_j, hi_j) with lo_0 = -inf and
+    # hi_P = +inf, sigma(t) = anchor_v_j + slope_j (t - anchor_t_j) on it.  The infinite ends are
+    # structural (first and last piece), so limits use finite stand-ins there (no inf in autodiff).
+    def _pieces(self, dtype=None):
+        """Piece arrays in ``dtype`` (the leaves are float64; a float32 input computes in float32)."""
+        cast = lambda v: jnp.asarray(v, dtype) if dtype is not None else jnp.asarray(v)  # noqa: E731
+        bp, vs = cast(self.breakpoints), cast(self.values)
+        inner = (vs[1:] - vs[:-1]) / (bp[1:] - bp[:-1])
+        slope = jnp.concatenate([jnp.reshape(cast(self.left_slope), (1,)), inner,
+                                 jnp.reshape(cast(self.right_slope), (1,))])
+        lo = jnp.concatenate([bp[:1], bp])  # lo_0 is a stand-in for -inf (masked)
+        hi = jnp.concatenate([bp, bp[-1:]])  # hi_P is a stand-in for +inf (masked)
+        anchor_t = jnp.concatenate([bp[:1], bp])
+        anchor_v = jnp.concatenate([vs[:1], vs])
+        return lo, hi, slope, anchor_t, anchor_v
+
+    def _ends(self, shape):
+        """Static masks of the infinite ends: lo of the first piece, hi of the last one."""
+        P = len(self.breakpoints) + 1
+        lo_inf = np.zeros(P, bool)
+        lo_inf[0] = True
+        hi_inf = np.zeros(P, bool)
+        hi_inf[-1] = True
+        r = lambda m: m.reshape((P,) + (1,) * len(shape))  # noqa: E731
+        return r(lo_inf), r(hi_inf)
 
     def value(self, t):
         t = jnp.asarray(t)
-        out = jnp.full_like(t, self.values[0]) + self.left_slope * jnp.minimum(t - self.breakpoints[0], 0.0)
-        for lo, hi, slope, t0, _ in self._pieces[1:]:
-            # add each segment's slope over the part of (lo, hi) below t
-            out = out + slope * (jnp.clip(t, lo, hi) - t0)
-        return out
+        lo, hi, slope, anchor_t, anchor_v = self._pieces(_float_dtype(t))
+        tt = t[..., None]
+        # first piece: v_0 + left (t - bp_0) for t < bp_0; each later piece adds its slope over
+        # the part of (lo, hi) below t (the last piece's hi is +inf)
+        out = anchor_v[0] + slope[0] * jnp.minimum(t - lo[0], 0.0)
+        upper = jnp.concatenate([hi[1:-1], jnp.full((1,), jnp.inf, hi.dtype)])
+        return out + jnp.sum(slope[1:] * (jnp.clip(tt, lo[1:], upper) - anchor_t[1:]), axis=-1)
 
     def deriv(self, t):
         t = jnp.asarray(t)
-        out = jnp.zeros_like(t)
-        for lo, hi, slope, _, _ in self._pieces:
-            out = out + jnp.where((t > lo) & (t <= hi), slope, 0.0)
-        return out
+        lo, hi, slope, _, _ = self._pieces(_float_dtype(t))
+        tt = t[..., None]
+        n = slope.shape[0]
+        above = jnp.where(jnp.arange(n) == 0, True, tt > lo)
+        below = jnp.where(jnp.arange(n) == n - 1, True, tt <= hi)
+        return jnp.sum(jnp.where(above & below, slope, 0.0), axis=-1)
 
-    def _limits(self, s, b, lo, hi):
-        """Standardized limits (lo - b)/s, (hi - b)/s of a piece, clipped; s = 0 handled by the clip."""
-        s_safe = jnp.maximum(s, 1e-300)
-        a = jnp.clip((lo - b) / s_safe, -_CLIP, _CLIP) if math.isfinite(lo) else jnp.full_like(s, -_CLIP)
-        z = jnp.clip((hi - b) / s_safe, -_CLIP, _CLIP) if math.isfinite(hi) else jnp.full_like(s, _CLIP)
-        return a, z
-
-    def _piece_arrays(self, s, b, sloped_only=False):
-        """Stacked limits (P, ...) and per-piece slope / intercept arrays."""
-        pieces = [p for p in self._pieces if p[2] != 0.0] if sloped_only else self._pieces
-        lims = [self._limits(s, b, lo, hi) for lo, hi, *_ in pieces]
-        a = jnp.stack([l[0] for l in lims])
-        z = jnp.stack([l[1] for l in lims])
+    def _limits(self, s, b):
+        """Standardized limits (lo - b)/s, (hi - b)/s of every piece, clipped, shape (P, ...)."""
+        lo, hi, _, _, _ = self._pieces(s.dtype)
         shape = (-1,) + (1,) * s.ndim
-        slope = jnp.asarray([p[2] for p in pieces]).reshape(shape)
+        lo_inf, hi_inf = self._ends(s.shape)
+        s_safe = jnp.maximum(s, 1e-300)[None]
+        a = jnp.clip((lo.reshape(shape) - b[None]) / s_safe, -_CLIP, _CLIP)
+        z = jnp.clip((hi.reshape(shape) - b[None]) / s_safe, -_CLIP, _CLIP)
+        return jnp.where(lo_inf, -_CLIP, a), jnp.where(hi_inf, _CLIP, z)
+
+    def _piece_arrays(self, s, b):
+        """Stacked limits (P, ...) and per-piece slope / intercept arrays."""
+        a, z = self._limits(s, b)
+        _, _, slope, anchor_t, anchor_v = self._pieces(s.dtype)
+        shape = (-1,) + (1,) * s.ndim
+        slope = slope.reshape(shape)
         # on a piece sigma(sG + b) = c0 + c1 G with c0 = v0 + slope (b - t0), c1 = slope s
-        c0 = jnp.asarray([p[4] for p in pieces]).reshape(shape) + slope * (
-            b[None] - jnp.asarray([p[3] for p in pieces]).reshape(shape))
+        c0 = anchor_v.reshape(shape) + slope * (b[None] - anchor_t.reshape(shape))
         return a, z, slope, c0
 
     def deriv_coeffs(self, s, b, n_terms: int):
         """D_k = sum_pieces slope * int_a^z h_k phi, with int_a^z h_k phi = (h_{k-1} phi)(a) - (h_{k-1} phi)(z) over sqrt(k)."""
         s, b = jnp.broadcast_arrays(jnp.asarray(s, dtype=float), jnp.asarray(b, dtype=float))
-        if not any(p[2] != 0.0 for p in self._pieces):
-            return jnp.zeros((n_terms,) + s.shape)
-        a, z, slope, _ = self._piece_arrays(s, b, sloped_only=True)
+        a, z, slope, _ = self._piece_arrays(s, b)
         d0 = jnp.sum(slope * (normal_cdf(z) - normal_cdf(a)), axis=0)
         if n_terms == 1:
             return d0[None]
@@ -227,17 +247,13 @@ class PiecewiseLinear(Activation):
 
     def second_moment(self, s, b):
         s, b = jnp.broadcast_arrays(jnp.asarray(s, dtype=float), jnp.asarray(b, dtype=float))
-        total = jnp.zeros_like(s)
-        for lo, hi, slope, t0, v0 in self._pieces:
-            a, z = self._limits(s, b, lo, hi)
-            pa, pz = normal_pdf(a), normal_pdf(z)
-            m0 = normal_cdf(z) - normal_cdf(a)
-            m1 = pa - pz
-            m2 = m0 + a * pa - z * pz  # E[G^2; a < G < z]
-            c0 = v0 + slope * (b - t0)  # sigma = c0 + c1 G on the piece
-            c1 = slope * s
-            total = total + c0 * c0 * m0 + 2 * c0 * c1 * m1 + c1 * c1 * m2
-        return total
+        a, z, slope, c0 = self._piece_arrays(s, b)
+        pa, pz = normal_pdf(a), normal_pdf(z)
+        m0 = normal_cdf(z) - normal_cdf(a)
+        m1 = pa - pz
+        m2 = m0 + a * pa - z * pz  # E[G^2; a < G < z]
+        c1 = slope * s[None]  # sigma = c0 + c1 G on the piece
+        return jnp.sum(c0 * c0 * m0 + 2 * c0 * c1 * m1 + c1 * c1 * m2, axis=0)
 
 
 def ramp(t1=0.5, t2=1.5, s1=-2.5, s2=7.5) -> PiecewiseLinear:
@@ -249,9 +265,8 @@ def relu() -> PiecewiseLinear:
     return PiecewiseLinear((0.0,), (0.0,), 0.0, 1.0, name="relu")
 
 
-@dataclass(frozen=True)
 class Tanh(Activation):
-    name: str = "tanh"
+    name: str = eqx.field(static=True, default="tanh")
 
     def value(self, t):
         return jnp.tanh(t)
@@ -260,9 +275,8 @@ class Tanh(Activation):
         return 1.0 - jnp.tanh(t) ** 2
 
 
-@dataclass(frozen=True)
 class Sigmoid(Activation):
-    name: str = "sigmoid"
+    name: str = eqx.field(static=True, default="sigmoid")
 
     def value(self, t):
         return jax.nn.sigmoid(t)
@@ -272,9 +286,8 @@ class Sigmoid(Activation):
         return sg * (1.0 - sg)
 
 
-@dataclass(frozen=True)
 class Erf(Activation):
-    name: str = "erf"
+    name: str = eqx.field(static=True, default="erf")
 
     def value(self, t):
         return _erf(t)

@@ -8,19 +8,21 @@ exposes (a, b, w) so that tasks can evaluate population terms exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
+import equinox as eqx
 import jax.numpy as jnp
 
 from ..errors import check
+from ..numerics.pytree import Module
 from .activations import Activation, get_activation
 
 
-class Unit:
-    """Interface: ``apply(theta, x) -> scalar`` for ONE neuron and ONE input x of shape (d,)."""
+class Unit(Module):
+    """Interface: ``apply(theta, x) -> scalar`` for ONE neuron and ONE input x of shape (d,).
 
-    trained: tuple = ()
+    Subclasses define the static field ``trained`` (names of the trained parameters).
+    """
 
     def apply(self, theta, x):  # pragma: no cover - interface
         raise NotImplementedError
@@ -37,7 +39,6 @@ class Unit:
 _PARAMS = ("a", "b", "w")
 
 
-@dataclass(frozen=True)
 class ProjectionUnit(Unit):
     """sigma_*(x; theta) = a * sigma(<w, x> + b), any subset of (a, b, w) trained.
 
@@ -45,15 +46,12 @@ class ProjectionUnit(Unit):
     isotropic unit sigma(<w, x>) (theta = w, D = d).
     """
 
-    activation: Activation
-    trained: tuple = ("w",)
+    activation: Activation = eqx.field(converter=get_activation)
+    trained: tuple = eqx.field(static=True, default=("w",), converter=lambda t: tuple(t) if not isinstance(t, str) else (t,))
 
-    def __post_init__(self):
-        object.__setattr__(self, "activation", get_activation(self.activation))
-        tr = tuple(self.trained)
-        object.__setattr__(self, "trained", tr)
-        check(len(tr) > 0, "unit.trained", "train at least one of a, b, w")
-        for name in tr:
+    def __check_init__(self):
+        check(len(self.trained) > 0, "unit.trained", "train at least one of a, b, w")
+        for name in self.trained:
             check(name in _PARAMS, "unit.trained", f"unknown parameter {name!r}; choose from {_PARAMS}")
 
     def apply(self, theta, x):
@@ -68,7 +66,6 @@ def sigma_w(activation="ramp") -> ProjectionUnit:
     return ProjectionUnit(activation, trained=("w",))
 
 
-@dataclass(frozen=True)
 class FunctionUnit(Unit):
     """A user unit: ``fn(theta, x) -> scalar`` with ``shapes(d) -> {name: shape}``.
 
@@ -77,9 +74,13 @@ class FunctionUnit(Unit):
     Rotskoff-Vanden-Eijnden).  Population terms fall back to Monte Carlo.
     """
 
-    fn: Callable
-    shapes: Callable
-    trained: tuple = ()
+    fn: Callable = eqx.field(static=True)
+    shapes: Callable = eqx.field(static=True)
+    trained: tuple = eqx.field(static=True, default=(), converter=tuple)
+
+    def __check_init__(self):
+        check(callable(self.fn), "unit.fn", "must be callable fn(theta, x) -> scalar")
+        check(callable(self.shapes), "unit.shapes", "must be callable shapes(d) -> {name: shape}")
 
     def apply(self, theta, x):
         return self.fn(theta, x)

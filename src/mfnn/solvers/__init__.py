@@ -1,12 +1,14 @@
 """Solvers: finite-N SGD and mean-field (DD) limits."""
 
+from ._driver import Method, SaveAt, Solution, solve
 from .anisotropic_dd import AnisotropicDDSolution, AnisotropicModel, solve_anisotropic_dd
 from .noisy_radial import GibbsSolution, NoisyRadialSolution, RadialGrid, solve_gibbs, solve_noisy_radial
 from .particle_dd import ParticleDDSolution, solve_particle_dd
 from .radial_dd import RadialDDSolution, RadialModel, solve_radial_dd
-from .sgd import SGDConfig, SGDTrajectory, make_step, simulate_sgd
+from .sgd import OnlineSGD, SGDConfig, SGDTrajectory, make_step, simulate_sgd
 
 __all__ = [
+    "Method", "SaveAt", "Solution", "solve", "OnlineSGD",
     "AnisotropicDDSolution", "AnisotropicModel", "solve_anisotropic_dd",
     "GibbsSolution", "NoisyRadialSolution", "RadialGrid", "solve_gibbs", "solve_noisy_radial",
     "ParticleDDSolution", "solve_particle_dd",

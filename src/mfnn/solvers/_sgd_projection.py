@@ -27,13 +27,11 @@ GEMM, and within it each step adds its own sub-block's part, a (B x S2 B) x (S2 
 The data of ``DRAW`` steps are sampled in one batched call; the steps past the end of a run are
 masked (s = 0, which makes them exact identities: zero update, decay factor 1).
 
-Noisy SGD (beta < inf) adds a full-rank Gaussian term to W every step, so the trick does not
-apply and ``make_blocked_advance`` returns None.
+Noisy SGD (beta < inf) adds a full-rank Gaussian term to W every step, and a constraint retracts
+W every step, so the trick does not apply and ``make_blocked_advance`` returns None.
 """
 
 from __future__ import annotations
-
-import math
 
 import jax
 import jax.numpy as jnp
@@ -66,17 +64,21 @@ def make_blocked_advance(problem, config, key, *, block=None, sub=None, draw=Non
     noisy (``config.beta < inf``).  ``block``, ``sub`` and ``draw`` override the number of steps
     per block, per sequential sub-block (a divisor of the block) and per sampling call.
     """
+    from .sgd import _as_method
+
+    config = _as_method(config)
     unit, task = problem.unit, problem.task
-    if not isinstance(unit, ProjectionUnit) or math.isfinite(config.beta):
+    if not isinstance(unit, ProjectionUnit) or config.noisy or problem.constraint is not None:
         return None
 
     act = unit.activation
-    alpha = float(problem.alpha)
     trained = set(unit.trained)
     tr_w, tr_a, tr_b = "w" in trained, "a" in trained, "b" in trained
     dtype = jnp.dtype(config.dtype)
-    eps, xi, B, lam = config.eps, config.xi, config.batch_size, config.lam
-    decay = lam > 0
+    # leaves are float64; a float32 run computes in float32
+    alpha, lam = jnp.asarray(problem.alpha, dtype), jnp.asarray(config.lam, dtype)
+    eps, xi, B = config.eps, config.xi, config.batch_size
+    decay = config.decay
     K, S2, L = _sizes(B, block, sub, draw)
     m2 = S2 * B  # sample rows of a sub-block
 

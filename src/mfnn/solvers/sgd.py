@@ -11,7 +11,7 @@ replaces (y - yhat) grad by its average over B fresh samples.  alpha = 1 is the 
 scaling; alpha > 1 is the COLT 2019 kernel scaling in its rescaled time (velocity (1/alpha) grad
 Psi_alpha), which is why the step carries 1/alpha.
 
-Noise convention (see ``theory/two-layer-mean-field.md`` section 3).  The library DEFINES the
+Noise convention (PNAS 2018 eq. 12 and its Gibbs measure).  The library DEFINES the
 temperature by the PDE  d_t rho = 2 xi div(rho grad Psi_lambda) + 2 xi beta^{-1} Laplacian rho,
 whose Gibbs fixed point is rho_* ~ exp(-beta Psi_lambda).  A step adds variance c^2 s_k / beta per
 coordinate, i.e. c^2 xi / beta per unit time, a Fokker-Planck coefficient c^2 xi / (2 beta); matching
@@ -19,18 +19,21 @@ coordinate, i.e. c^2 xi / beta per unit time, a Fokker-Planck coefficient c^2 xi
 sqrt(2 s_k / beta) g, c = sqrt(2) (``"as_printed"``), which samples the Gibbs measure at inverse
 temperature 2 beta.  Noise and weight decay act on trained parameters only.
 
-Implementation: the step is compiled once; ``lax.fori_loop`` runs the steps between two save
-times, ``lax.scan`` runs a block of save intervals, replicas are ``vmap``ped over keys.  The data
-of step k is drawn from fold_in(key, k), so results do not depend on how the run is chunked.
+Implementation: ``OnlineSGD`` is a method of ``mfnn.solve`` (``solvers/_driver.py``): the driver
+compiles one ``lax.scan`` over save intervals per problem *structure* (eps, lambda, beta, the
+schedule's numbers and the problem's numbers are traced), ``lax.fori_loop`` runs the steps between
+two save times and replicas are ``vmap``ped over keys.  The data of step k is drawn from
+fold_in(key, k), so results do not depend on how the run is chunked.  ``SGDConfig`` and
+``simulate_sgd`` are the earlier interface, kept as thin adapters while callers move to
+``mfnn.solve(problem, OnlineSGD(...), SaveAt(times))``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,15 +41,139 @@ import numpy as np
 from ..errors import ConfigError, DivergenceError, check, check_times
 from ..numerics.random import normal as fast_normal
 from ..numerics.schedules import Schedule, as_schedule
+from ..numerics.pytree import is_tracer, real, to_int
 from ..problem.problem import Problem
-from ._segments import run_segments, stack
+from ._driver import Method, SaveAt, solve
 
 NOISE_C = {"pde": 2.0, "as_printed": math.sqrt(2.0)}
+_MAX_STEPS = 2**62  # step counters are int64
+
+
+def _choice(field, options):
+    def conv(v):
+        check(isinstance(v, str) and v in options, field, f"use one of {sorted(options)}, got {v!r}")
+        return v
+    return conv
+
+
+class OnlineSGD(Method):
+    """Online (or mini-batch) SGD on N neurons, the finite-N side of PNAS 2018 / COLT 2019.
+
+    Numbers (``eps``, ``lam``, ``beta``, the schedule ``xi``) are traced leaves: a sweep over them
+    compiles once.  Static: ``n_neurons``, ``batch_size``, ``replicas``, ``dtype``, ``engine``,
+    ``noise_convention`` and the derived flags ``noisy`` (beta < inf) and ``decay`` (lam > 0).
+    Observables: ``risk`` (exact population risk R_N where the task allows, else Monte Carlo;
+    dims replica), ``w_norm`` (||w_i||; replica, neuron), ``a``, ``b`` (trained ones; replica,
+    neuron), ``params`` (full snapshots ``params/<name>``; replica, neuron, ...).
+    """
+
+    n_neurons: int = eqx.field(static=True, default=800,
+                               converter=lambda v: to_int("n_neurons", v, minimum=1, maximum=2**26))
+    eps: float = real("eps", 1e-5)
+    batch_size: int = eqx.field(static=True, default=1,
+                                converter=lambda v: to_int("batch_size", v, minimum=1, maximum=2**20))
+    xi: Schedule = eqx.field(default=1.0, converter=as_schedule)
+    lam: float = real("lam", 0.0)
+    beta: float = real("beta", math.inf, allow_inf=True)
+    noise_convention: str = eqx.field(static=True, default="pde", converter=_choice("noise_convention", NOISE_C))
+    replicas: int = eqx.field(static=True, default=1, converter=lambda v: to_int("replicas", v, minimum=1, maximum=2**16))
+    dtype: str = eqx.field(static=True, default="float64", converter=_choice("dtype", ("float32", "float64")))
+    engine: str = eqx.field(static=True, default="auto", converter=_choice("engine", ("auto", "generic", "blocked")))
+    noisy: bool = eqx.field(static=True, init=False)
+    decay: bool = eqx.field(static=True, init=False)
+
+    label = "SGD"
+
+    def __post_init__(self):
+        # static flags from the concrete values (the converters report malformed ones)
+        self.noisy = not math.isinf(_concrete(self.beta, 1.0))
+        self.decay = _concrete(self.lam, 1.0) != 0.0
+
+    def __check_init__(self):
+        if is_tracer(self.eps):
+            return
+        check(self.eps > 0, "eps", f"must be > 0, got {self.eps}")
+        check(self.lam >= 0, "lam", f"must be >= 0, got {self.lam}")
+        check(self.beta > 0, "beta", f"must be > 0 (inf = no noise), got {self.beta}")
+
+    @property
+    def noise_c(self) -> float:
+        return NOISE_C[self.noise_convention]
+
+    def save_steps(self, times) -> np.ndarray:
+        """Step indices k = round(t / eps) of the save times (checked against int64 overflow)."""
+        steps = np.round(np.asarray(times, dtype=float) / float(self.eps))
+        check(bool(np.all(steps < _MAX_STEPS)), "eps", f"t / eps = {steps.max():.3g} steps overflows the step counter")
+        return steps.astype(np.int64)
+
+    # --- method protocol -----------------------------------------------------------------
+    def available(self, problem) -> tuple:
+        shapes = problem.unit.param_shapes(problem.d)
+        out = ["risk"] + (["w_norm"] if "w" in shapes else [])
+        out += [n for n in ("a", "b") if n in shapes and n in problem.unit.trained]
+        return tuple(out) + ("params",)
+
+    @property
+    def default_observables(self):  # the trajectory that simulate_sgd always saved
+        return ("risk", "w_norm", "a", "b")
+
+    def dims(self, name):
+        if name == "risk":
+            return ("replica",)
+        if name.startswith("params/"):
+            return ("replica", "neuron", f"{name[7:]}_dim")
+        return ("replica", "neuron")
+
+    def init(self, problem, times, key):
+        dtype = jnp.dtype(self.dtype)
+        R, N = self.replicas, self.n_neurons
+        rkeys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(R))
+        theta0 = jax.vmap(lambda k: problem.sample_init(jax.random.fold_in(k, 0), N, dtype))(rkeys)
+        dkeys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(rkeys)
+        steps = self.save_steps(times)
+        k0 = np.concatenate([[0], steps[:-1]])
+        return (theta0, dkeys), {"k0": k0, "n": steps - k0, "work": (steps - k0).astype(float)}
+
+    def segment(self, problem, state, seg):
+        theta, dkeys = state
+        adv = lambda th, dk: make_advance(problem, self, dk)(th, seg["k0"], seg["n"])  # noqa: E731
+        return jax.vmap(adv)(theta, dkeys), dkeys
+
+    def observe(self, problem, state, names, fn):
+        theta, _ = state
+        one = lambda th: _observe(problem, th, names)  # noqa: E731
+        out = jax.vmap(one)(theta)
+        if fn is not None:
+            out.update(jax.vmap(lambda th: fn(problem, th))(theta))
+        return out
+
+
+def _concrete(value, fallback: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return fallback
+
+
+def _observe(problem, theta, names):
+    th64 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), theta)
+    out = {}
+    if "risk" in names:
+        out["risk"] = problem.risk(th64)
+    if "w_norm" in names and "w" in theta:
+        out["w_norm"] = jnp.linalg.norm(th64["w"], axis=-1)
+    for name in ("a", "b"):
+        if name in names and name in theta and name in problem.unit.trained:
+            out[name] = th64[name]
+    if "params" in names:
+        out.update({f"params/{k}": v for k, v in theta.items()})
+    return out
 
 
 @dataclass(frozen=True)
 class SGDConfig:
-    """Configuration of an SGD run; ``times`` are the save times t = k eps (0 allowed)."""
+    """The earlier configuration of an SGD run (``OnlineSGD`` fields plus ``times`` and
+    ``save_params``); ``method()`` gives the ``OnlineSGD`` it describes."""
 
     n_neurons: int = 800
     eps: float = 1e-5
@@ -64,24 +191,17 @@ class SGDConfig:
     def __post_init__(self):
         object.__setattr__(self, "xi", as_schedule(self.xi))
         object.__setattr__(self, "times", tuple(float(t) for t in check_times(np.atleast_1d(self.times))))
-        check(isinstance(self.n_neurons, (int, np.integer)) and self.n_neurons >= 1, "n_neurons",
-              f"must be a positive integer, got {self.n_neurons!r}")
-        check(self.eps > 0, "eps", f"must be > 0, got {self.eps}")
-        check(isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1, "batch_size",
-              f"must be a positive integer, got {self.batch_size!r}")
-        check(self.lam >= 0, "lam", f"must be >= 0, got {self.lam}")
-        check(self.beta > 0, "beta", f"must be > 0 (inf = no noise), got {self.beta}")
-        check(self.noise_convention in NOISE_C, "noise_convention",
-              f"use one of {sorted(NOISE_C)}, got {self.noise_convention!r}")
-        check(isinstance(self.replicas, (int, np.integer)) and self.replicas >= 1, "replicas",
-              f"must be a positive integer, got {self.replicas!r}")
-        check(self.engine in ("auto", "generic", "blocked"), "engine",
-              f"use 'auto', 'generic' or 'blocked', got {self.engine!r}")
-        check(self.dtype in ("float32", "float64"), "dtype", f"use float32 or float64, got {self.dtype!r}")
+        self.method()  # validates every field
+        self.save_steps  # noqa: B018 - checks the step counter
+
+    def method(self) -> OnlineSGD:
+        return OnlineSGD(n_neurons=self.n_neurons, eps=self.eps, batch_size=self.batch_size, xi=self.xi,
+                         lam=self.lam, beta=self.beta, noise_convention=self.noise_convention,
+                         replicas=self.replicas, dtype=self.dtype, engine=self.engine)
 
     @property
     def save_steps(self) -> np.ndarray:
-        return np.round(np.asarray(self.times) / self.eps).astype(np.int64)
+        return self.method().save_steps(self.times)
 
     @property
     def noise_c(self) -> float:
@@ -90,12 +210,7 @@ class SGDConfig:
 
 @dataclass
 class SGDTrajectory:
-    """Observables at the save times; leading axes (replica, time).
-
-    ``risk``: exact population risk R_N(theta^k) where the task allows, else Monte Carlo.
-    ``w_norm``: ||w_i|| per neuron (replica, time, N) when the unit has w.
-    ``params``: full snapshots when ``save_params``.
-    """
+    """Observables of ``simulate_sgd`` at the save times; leading axes (replica, time)."""
 
     times: np.ndarray
     steps: np.ndarray
@@ -115,15 +230,20 @@ class SGDTrajectory:
         return self.risk.std(axis=0, ddof=1) if self.risk.shape[0] > 1 else np.zeros(self.risk.shape[1])
 
 
-def make_step(problem: Problem, config: SGDConfig, key):
-    """The compiled body: ``step(k, theta) -> theta`` for one replica (data key ``key``)."""
+def _as_method(config) -> OnlineSGD:
+    return config if isinstance(config, OnlineSGD) else config.method()
+
+
+def make_step(problem: Problem, config, key):
+    """The step body ``step(k, theta) -> theta`` for one replica (data key ``key``); PNAS 2018
+    eq. 6 (noisy: with weight decay and Gaussian noise, module docstring)."""
+    m = _as_method(config)
     unit, task = problem.unit, problem.task
-    alpha = float(problem.alpha)
     trained = tuple(unit.trained)
-    dtype = jnp.dtype(config.dtype)
-    eps, xi, B = config.eps, config.xi, config.batch_size
-    lam, beta, c = config.lam, config.beta, config.noise_c
-    noisy = math.isfinite(beta)
+    dtype = jnp.dtype(m.dtype)
+    alpha = jnp.asarray(problem.alpha, dtype)  # leaves are float64; a float32 run computes in float32
+    eps, xi, B = m.eps, m.xi, m.batch_size
+    lam, beta, c = m.lam, m.beta, m.noise_c
 
     def neuron_value_grad(th, x):
         return jax.value_and_grad(unit.apply)(th, x)
@@ -139,110 +259,63 @@ def make_step(problem: Problem, config: SGDConfig, key):
         err = y - alpha * jnp.mean(vals, axis=1)  # (B,)
         coef = (2.0 / alpha) * s * err / B
         new = dict(theta)
-        kn = jax.random.fold_in(kd, 1) if noisy else None
+        kn = jax.random.fold_in(kd, 1) if m.noisy else None
         for j, name in enumerate(trained):
             th = theta[name]
-            upd = jnp.tensordot(coef, grads[name], axes=(0, 0))
-            if lam > 0:
+            upd = jnp.tensordot(coef, grads[name], axes=(0, 0)).astype(dtype)
+            if m.decay:
                 th = (1.0 - 2.0 * lam * s) * th
             th = th + upd
-            if noisy:
+            if m.noisy:
                 g = fast_normal(jax.random.fold_in(kn, j), th.shape, dtype)
-                th = th + c * jnp.sqrt(s / beta) * g
-            new[name] = th
-        return new
+                th = th + (c * jnp.sqrt(s / beta)).astype(dtype) * g
+            new[name] = th.astype(dtype)
+        return new if problem.constraint is None else problem.constraint.project(new)
 
     return step
 
 
-def make_advance(problem: Problem, config: SGDConfig, key):
+def make_advance(problem: Problem, config, key):
     """``advance(theta, k0, n)``: run steps k0 .. k0+n-1 for one replica with data key ``key``.
 
-    Uses the exact blocked fast path for projection units when ``config.engine`` allows it
+    Uses the exact blocked fast path for projection units when ``engine`` allows it
     (see ``_sgd_projection.py``), the generic autodiff step otherwise.
     """
-    if config.engine in ("auto", "blocked"):
+    m = _as_method(config)
+    if m.engine in ("auto", "blocked"):
         from ._sgd_projection import make_blocked_advance
 
-        adv = make_blocked_advance(problem, config, key)
+        adv = make_blocked_advance(problem, m, key)
         if adv is not None:
             return adv
-        if config.engine == "blocked":
-            why = ("noisy SGD (beta < inf) adds a full-rank term every step" if math.isfinite(config.beta)
+        if m.engine == "blocked":
+            why = ("noisy SGD (beta < inf) adds a full-rank term every step" if m.noisy
+                   else "a constraint retracts the parameters every step" if problem.constraint is not None
                    else "it needs a ProjectionUnit a*sigma(<w,x>+b)")
             raise ConfigError("engine", f"the blocked engine does not apply: {why}; use 'auto' or 'generic'")
-    step = make_step(problem, config, key)
+    step = make_step(problem, m, key)
     return lambda theta, k0, n: jax.lax.fori_loop(k0, k0 + n, step, theta)
 
 
-def _observe(problem: Problem, config: SGDConfig, theta):
-    th64 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), theta)
-    out = {"risk": problem.risk(th64)}
-    if "w" in theta:
-        out["w_norm"] = jnp.linalg.norm(th64["w"], axis=-1)
-    for name in ("a", "b"):
-        if name in theta and name in problem.unit.trained:
-            out[name] = th64[name]
-    if config.save_params:
-        out["params"] = theta
-    return out
-
-
-@functools.lru_cache(maxsize=16)
-def _compiled_block(problem: Problem, config: SGDConfig):
-    """Compiled ``(theta, dkeys), inputs -> scan over save intervals``, cached per (problem, config).
-
-    Keys and save times are inputs, not constants, so new seeds and time grids reuse the compile.
-    """
-
-    def one_replica(theta, dkey, k0, n):
-        theta = make_advance(problem, config, dkey)(theta, k0, n)
-        return theta, _observe(problem, config, theta)
-
-    replicas = jax.vmap(one_replica, in_axes=(0, 0, None, None))
-
-    def segment(carry, inp):
-        theta, dkeys = carry
-        theta, saved = replicas(theta, dkeys, inp["k0"], inp["n"])
-        return (theta, dkeys), saved
-
-    return jax.jit(lambda carry, inputs: jax.lax.scan(segment, carry, inputs))
-
-
 def simulate_sgd(problem: Problem, config: SGDConfig, key, *, progress: bool = False) -> SGDTrajectory:
-    """Run ``config.replicas`` independent SGD runs and save observables at ``config.times``.
+    """``config.replicas`` independent SGD runs saved at ``config.times`` (adapter over
+    ``mfnn.solve(problem, OnlineSGD(...), SaveAt(times))``; replica r uses fold_in(key, r): its
+    initialization from fold_in(., 0), its data and noise from fold_in(., 1)).  A run that
+    produces NaN/Inf stops and the trajectory holds the saves before it with ``diverged=True``."""
+    method = config.method()
+    names = ("risk", "w_norm", "a", "b") + (("params",) if config.save_params else ())
+    names = tuple(n for n in names if n in method.available(problem))
+    sol = solve(problem, method, SaveAt(times=config.times, observables=names), key=key, progress=progress,
+                throw=False)
+    if sol.result == "interrupted":
+        from ..errors import RunInterrupted
 
-    Replica r uses fold_in(key, r): its initialization from fold_in(., 0), its data and noise
-    from fold_in(., 1).  A run that produces NaN/Inf stops; the returned trajectory holds the
-    saves before that point and ``diverged=True``.
-    """
-    if isinstance(key, int):
-        key = jax.random.PRNGKey(key)
-    dtype = jnp.dtype(config.dtype)
-    R, N = config.replicas, config.n_neurons
-    rkeys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(R))
-    theta0 = jax.vmap(lambda k: problem.sample_init(jax.random.fold_in(k, 0), N, dtype))(rkeys)
-    dkeys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(rkeys)
-
-    step_block = _compiled_block(problem, dataclasses.replace(config, times=(0.0,)))
-    steps = config.save_steps
-    k0 = np.concatenate([[0], steps[:-1]])
-    inputs = {"k0": k0, "n": steps - k0}
-    saved, diverged, _ = run_segments(
-        step_block, (theta0, dkeys), inputs, n_segments=len(steps),
-        finite=lambda s: np.all(np.isfinite(s["risk"]), axis=-1)
-        & np.all(np.isfinite(s["w_norm"]).reshape(s["w_norm"].shape[0], -1), axis=-1)
-        if "w_norm" in s else np.all(np.isfinite(s["risk"]), axis=-1),
-        desc=f"SGD N={N} x{R}", progress=progress,
-    )
-    if not saved:
-        raise DivergenceError("SGD diverged before the first save time")
-    out = stack(saved)  # leading axis: time, then replica
-    swap = lambda a: None if a is None else np.swapaxes(a, 0, 1)
-    k = len(saved)
-    return SGDTrajectory(
-        times=steps[:k] * config.eps, steps=steps[:k], risk=swap(out["risk"]),
-        w_norm=swap(out.get("w_norm")), a=swap(out.get("a")), b=swap(out.get("b")),
-        params=jax.tree_util.tree_map(swap, out["params"]) if "params" in out else None,
-        diverged=diverged,
-    )
+        raise RunInterrupted(sol.message, partial=sol)
+    if not len(sol.times):
+        raise DivergenceError("SGD diverged before the first save time", partial=sol)
+    sw = lambda a: None if a is None else np.swapaxes(a, 0, 1)  # noqa: E731  (time, replica) -> (replica, time)
+    params = {k[7:]: sw(v) for k, v in sol.ys.items() if k.startswith("params/")} or None
+    steps = config.save_steps[: len(sol.times)]
+    return SGDTrajectory(times=steps * config.eps, steps=steps, risk=sw(sol.ys["risk"]), w_norm=sw(sol.ys.get("w_norm")),
+                         a=sw(sol.ys.get("a")), b=sw(sol.ys.get("b")), params=params,
+                         diverged=sol.result == "diverged")

@@ -4,8 +4,8 @@ Runs, in one process and on the same right-hand sides, tolerances and save times
 
 * radial DD (``mfnn.solve_radial_dd``), PNAS 2018 Fig. 1 problem: sigma(<w, x>) with the ramp
   (t1, t2, s1, s2) = (0.5, 1.5, -2.5, 7.5), x | y ~ N(0, (1 + 0.8 y)^2 I_40), w^0 ~ N(0, 0.8^2/d I_d),
-  M = 4000 quantile particles, finite-d interaction, t in [0, 30] with the experiment's 24+ save
-  times, rtol 1e-7, atol 1e-9 (Dormand-Prince) and RK4 with dt = 0.01;
+  M = 4000 quantile particles, finite-d interaction, t in [0, 30] with the experiment's save
+  times (27), rtol 1e-7, atol 1e-9 (Dormand-Prince) and RK4 with dt = 0.01;
 * particle DD (``mfnn.solve_particle_dd``), same task at d = 10, M = 512 particles (exact
   interaction), t in [0, 2] with 9 save times, rtol 1e-6, atol 1e-8 and RK4 with dt = 0.01;
 * optionally (``--sde``) the noisy particle DD (beta = 100): the Euler-Maruyama loop of
@@ -17,7 +17,9 @@ before it moved to diffrax (kept below, verbatim, as the reference); ``diffrax``
 ``make_segment_fn`` name) with the solver's compile cache cleared, then the solver is called twice:
 compile = JAX trace + lower + backend-compile time of the first call (``jax.monitoring``), run =
 best wall time of the later calls (cached program).  "max |dr|" is the largest difference of the
-final-time particles from the ``hand`` Dormand-Prince run, "|dR|" that of the final risk.
+final-time particles from the ``hand`` Dormand-Prince run, "dR" that of the final risk.
+(The swap relies on the solver modules calling ``make_segment_fn`` by their module-level name
+inside a ``_compiled_block`` cache; a solver ported to another structure needs the swap adapted.)
 
     python benchmarks/ode_steppers.py [--repeats 2] [--sde] [--only radial|particle]
 """

@@ -109,9 +109,20 @@ def test_pnas_risk_vs_delta_bad_d(bad):
 
 def test_pnas_anisotropic_divergence_keeps_saves(tmp_path):
     """eps = 0.5 with large output weights blows SGD up within a few steps: the run still writes
-    its data and figures, ends at the last finite save and says so in the summary."""
-    path = run_experiment("pnas-anisotropic", out=tmp_path / "div", quick=True, progress=False,
-                          overrides={"eps": "0.5", "a_mean": "5", "n_neurons": "20", "dd_particles": "20"})
+    its data and figures into the final directory (no .partial), ends at the last finite save, says
+    so in the summary, raises DivergenceError (CLI exit 3) and ``mfnn show`` reports it."""
+    from click.testing import CliRunner
+
+    from mfnn.cli import main
+    from mfnn.errors import DivergenceError
+
+    path = tmp_path / "div"
+    with pytest.raises(DivergenceError) as e:
+        run_experiment("pnas-anisotropic", out=path, quick=True, progress=False,
+                       overrides={"eps": "0.5", "a_mean": "5", "n_neurons": "20", "dd_particles": "20"})
+    assert e.value.run_dir == path and not (tmp_path / "div.partial").exists()
+    shown = CliRunner().invoke(main, ["show", str(path)])
+    assert shown.exit_code == 0 and "RESULT: DIVERGED" in shown.output
     s = json.loads((path / "summary.json").read_text())
     assert s["result"] == "diverged" and s["sgd_diverged"] and "warning" in s
     times = [r["t"] for r in s["table"]]

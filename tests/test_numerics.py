@@ -19,7 +19,7 @@ from mfnn.numerics import (
     normal_pdf,
     sphere_cosine_moments,
 )
-from mfnn.numerics.ode import dopri5_step, make_segment_fn, rk4_step, segment_inputs
+from mfnn.numerics.ode import make_segment_fn, segment_inputs, step
 from mfnn.numerics.random import normal as fast_normal
 
 N_SE = 4.0  # Monte Carlo tolerance in standard errors (two-sided false-alarm rate 6e-5)
@@ -228,13 +228,26 @@ def test_dopri5_rejects_too_large_steps_and_stays_accurate():
     assert _osc_err(s, times) <= 1e-7
 
 
+def test_dopri5_post_projection_restarts_from_the_projected_state():
+    # rotation field started at radius 2, every accepted step projected onto the unit circle: the
+    # exact result is (cos t, -sin t).  Dormand-Prince reuses f(t1, y1) as the next first stage
+    # (FSAL); reused at the unprojected y1 it is twice too long, the angle error ~0.09 h per step
+    # makes the error control reject steps and the final error grows to ~1.5e-7 (measured) from
+    # ~6e-10 with the recomputed stage.
+    times = np.linspace(0.0, 2 * np.pi, 5)
+    s = _integrate(lambda t, y: jnp.stack([y[1], -y[0]]), jnp.asarray([2.0, 0.0]), times, rtol=1e-9, atol=1e-9,
+                   post=lambda y: y / jnp.linalg.norm(y))
+    exact = np.stack([np.cos(times), -np.sin(times)], axis=1)
+    assert np.max(np.abs(s["y"][1:] - exact[1:])) <= 1e-8
+
+
 def test_dopri5_step_local_orders():
     # one step on y' = cos(t) y: the 5th-order solution has local error O(h^6) (ratio 64 per
     # halving) and the embedded error estimate is O(h^5) (ratio 32)
     f = lambda t, y: jnp.cos(t) * y
     errs, ests = [], []
     for h in (0.2, 0.1, 0.05):
-        y5, e = dopri5_step(f, 0.3, jnp.asarray(1.0), h)
+        y5, e = step("dopri5", f, 0.3, jnp.asarray(1.0), h)
         errs.append(abs(float(y5) - math.exp(math.sin(0.3 + h) - math.sin(0.3))))
         ests.append(abs(float(e)))
     for a, b in zip(errs, errs[1:]):
@@ -259,7 +272,7 @@ def test_rk4_global_error_ratio_16():
 def test_rk4_step_exact_for_cubic_time_dependence():
     # RK4 integrates y' = p(t) exactly for polynomials of degree <= 3 (Simpson's rule)
     f = lambda t, y: 1.0 + 2.0 * t - 3.0 * t**2 + 4.0 * t**3
-    y1 = float(rk4_step(f, 0.5, jnp.asarray(0.0), 0.7))
+    y1 = float(step("rk4", f, 0.5, jnp.asarray(0.0), 0.7)[0])
     F = lambda t: t + t**2 - t**3 + t**4
     assert abs(y1 - (F(1.2) - F(0.5))) < 1e-14
 

@@ -157,7 +157,7 @@ def _header(summary: dict) -> str:
            f"{summary.get('wall_seconds')} s)"
     result = summary.get("result")
     if result not in (None, "successful"):
-        where = summary.get("stopped_at") or summary.get("phase") or summary.get("error") or ""
+        where = summary.get("stopped_at") or summary.get("stopped_in") or summary.get("phase") or summary.get("error") or ""
         if isinstance(where, dict):
             where = ", ".join(f"{k}={where[k]}" for k in ("point", "of", "key", "message") if k in where)
         head += f"\nRESULT: {str(result).upper()}" + (f" ({' '.join(str(where).split())[:300]})" if where else "")

@@ -547,7 +547,8 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
         summary = _write_summary(run, exp, name, quick, cfg, start, {"result": result, **summary})
         path = run.finalize()
     if result == "diverged":
-        where = summary.get("stopped_at") or summary.get("diverged_parts") or summary.get("message")
+        where = summary.get("stopped_in") or summary.get("stopped_at") or summary.get("diverged_parts") \
+            or summary.get("message")
         err = DivergenceError(f"run diverged ({_short(where)}); saves, figures and summary.json in {path}")
         err.run_dir = path
         err.summary = summary
@@ -692,6 +693,7 @@ def _run_contract(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bo
     state["phase"] = "finalize"
     summary["points"] = [p.key for p in points[: len(results)]]
     if stopped is not None:
-        summary["stopped_at"] = stopped
+        # where the run stopped (which point); the experiment's own "stopped_at" (a time) is kept
+        summary["stopped_in"] = stopped
         return "diverged", summary
     return "successful", summary

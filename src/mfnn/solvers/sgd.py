@@ -82,7 +82,9 @@ class OnlineSGD(Method):
     noisy: bool = eqx.field(static=True, init=False)
     decay: bool = eqx.field(static=True, init=False)
 
-    label = "SGD"
+    @property
+    def label(self) -> str:
+        return f"SGD N={self.n_neurons} x{self.replicas}"
 
     def __post_init__(self):
         # static flags from the concrete values (the converters report malformed ones)

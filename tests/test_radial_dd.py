@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,13 +50,13 @@ def test_radial_model_gradient_identities(model):
     r = jnp.asarray(isotropic().init.radius_quantiles(D, 200)) * jnp.linspace(0.7, 1.6, 200)
     # (jit: one compile is much cheaper than eager op-by-op dispatch of the Hermite scans)
     g = jax.jit(jax.grad(model.risk))(r)
-    S = eqx.filter_jit(model.moments)(r)
-    dpsi = eqx.filter_jit(model.dpsi)(r, S)
+    S = jax.jit(model.moments)(r)
+    dpsi = jax.jit(model.dpsi)(r, S)
     np.testing.assert_allclose(np.asarray(g), 2 / 200 * np.asarray(dpsi), rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(np.asarray(eqx.filter_jit(model.velocity)(r)), -np.asarray(dpsi), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(jax.jit(model.velocity)(r)), -np.asarray(dpsi), rtol=1e-12, atol=1e-14)
     # psi' is the r-derivative of psi at frozen moments (central FD, error ~h^2 psi^(3) ~ 1e-9)
     h = 1e-5
-    psi = eqx.filter_jit(model.psi)
+    psi = jax.jit(model.psi)
     fd = (np.asarray(psi(r + h, S)) - np.asarray(psi(r - h, S))) / (2 * h)
     np.testing.assert_allclose(np.asarray(dpsi), fd, atol=1e-7)
 
@@ -175,7 +174,7 @@ def test_repeated_particles_are_the_m_particle_solution(model):
     prob = isotropic()
     q = jnp.asarray(prob.init.radius_quantiles(D, 250))
     rep = jnp.asarray(_repeated(prob, 250))
-    risk, vel = eqx.filter_jit(model.risk), eqx.filter_jit(model.velocity)
+    risk, vel = jax.jit(model.risk), jax.jit(model.velocity)
     assert float(risk(rep)) == pytest.approx(float(risk(q)), rel=1e-14)
     np.testing.assert_allclose(np.asarray(vel(rep)), np.repeat(np.asarray(vel(q)), 16),
                                rtol=1e-13, atol=1e-15)
@@ -244,7 +243,7 @@ def test_finite_d_risk_at_t0_matches_exact_finite_n_risk(main_sol, model):
     off = N * N * (RN - 1 - 2 * V.mean()) - diag.sum()
     ustat = 1 + 2 * V.mean() + off / (N * (N - 1))
     q = jnp.asarray(prob.init.radius_quantiles(D, M_MAIN))
-    se = 2 * float(jnp.std(eqx.filter_jit(model.psi)(r, model.moments(q)))) / math.sqrt(N)
+    se = 2 * float(jnp.std(jax.jit(model.psi)(r, model.moments(q)))) / math.sqrt(N)
     R0 = float(main_sol.risk[0])
     assert R0 == pytest.approx(float(model.risk(q)), rel=1e-14)
     assert abs(ustat - R0) <= N_SE * se, (ustat, R0, se)

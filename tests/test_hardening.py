@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -605,3 +606,18 @@ def test_sigkill_keeps_saves_and_is_not_marked_finished(tmp_path):
     with pytest.raises(ConfigError, match="stale partial run") as e:
         run_experiment("pnas-isotropic", out=out, quick=True, progress=False)
     assert e.value.field == "out" and _files(part) == before
+
+
+def test_sigint_during_startup_imports_is_one_line():
+    """Ctrl-C while JAX and the experiments are still being imported (about 1 s after start):
+    ``import mfnn`` is lazy, so the CLI's handlers are already installed; exit 130, no traceback."""
+    out = Path(tempfile.mkdtemp()) / "iso"
+    proc = subprocess.Popen(_cli() + ["run", "pnas-isotropic", "--quick", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    text = err.decode(errors="replace")
+    assert proc.returncode == 130, text[-2000:]
+    assert "Traceback" not in text and "Segmentation" not in text
+    assert len([ln for ln in text.splitlines() if ln.startswith("mfnn: error")]) == 1

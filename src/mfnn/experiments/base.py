@@ -496,7 +496,9 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
     start = time.time()
     run = None
     _signals.clear()
-    with _signals.cooperative():
+    import jax
+
+    with _signals.cooperative(), jax.enable_x64(True):  # a whole run in float64 (no global switch)
         try:
             run = RunDir.open(plan, name)
             run.write_json("config.json", {"experiment": name, "quick": quick, "config": cfg,

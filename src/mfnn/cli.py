@@ -141,7 +141,7 @@ def run_cmd(name, quick, sets, out, seed, overwrite, resume, force, no_progress)
     with _signals.handled():
         try:
             from .experiments import get, run_experiment
-            from .experiments.base import RunFailed
+            from .experiments.runner import RunFailed
 
             overrides = _parse_sets(sets)
             exp = get(name)

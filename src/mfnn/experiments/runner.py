@@ -211,8 +211,7 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
                                  {"result": result, **{k: v for k, v in summary.items() if k != "result"}})
         path = run.finalize()
     if result == "diverged":
-        where = summary.get("stopped_in") or summary.get("stopped_at") or summary.get("diverged_parts") \
-            or summary.get("message")
+        where = summary.get("stopped_in") or summary.get("stopped_at") or summary.get("message")
         err = DivergenceError(f"run diverged ({_short(where)}); saves, figures and summary.json in {path}")
         err.run_dir = path
         err.summary = summary
@@ -266,6 +265,11 @@ def _load_point(path):
         return ds.load()
 
 
+def _stopped_in(i: int, points: list, message: str) -> dict:
+    """Where a run stopped: ``summary["stopped_in"]``."""
+    return {"point": i, "of": len(points), "key": points[i].key, "params": points[i].params, "message": message}
+
+
 def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool = False):
     """``points -> compute -> reduce -> render`` into ``run``; returns ``(result, summary)``.
 
@@ -291,8 +295,7 @@ def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool =
             try:
                 ds = _call_compute(exp, point, progress)
             except DivergenceError as e:  # a solver that diverged before saving anything it could return
-                stopped = {"point": i, "of": len(points), "key": point.key, "params": point.params,
-                           "message": str(e).splitlines()[0] if str(e) else "diverged"}
+                stopped = _stopped_in(i, points, str(e).splitlines()[0] if str(e) else "diverged")
                 saved = _save_partial(run, e.partial, "diverged_saves.nc")
                 if saved:
                     stopped["saved"] = saved
@@ -304,8 +307,7 @@ def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool =
             run.write_dataset(f"points/{point.key}.nc", ds)
         results[point.key] = ds
         if str(ds.attrs.get("result", "successful")) == "diverged":
-            stopped = {"point": i, "of": len(points), "key": point.key, "params": point.params,
-                       "message": str(ds.attrs.get("message", "non-finite values"))}
+            stopped = _stopped_in(i, points, str(ds.attrs.get("message", "non-finite values")))
             break
     state["point"] = None
     _stop_check(state)

@@ -17,7 +17,9 @@ import jax
 import numpy as np
 import pytest
 
-import mfnn  # noqa: F401  (enables float64)
+import mfnn
+
+mfnn.enable_x64()  # the suite checks float64 accuracy of direct evaluations too
 
 _OWN_CACHE = None
 

@@ -25,7 +25,8 @@ from click.testing import CliRunner
 from mfnn.cli import main
 from mfnn.errors import ConfigError
 from mfnn.experiments import all_experiments
-from mfnn.experiments.base import _default, _elem_kind, _kind, run_experiment
+from mfnn.experiments import run_experiment
+from mfnn.experiments.config import _default, _elem_kind, _kind
 
 HUGE_IN_RANGE = "2147483647"  # a valid int32: only the experiment's own bounds/estimate can refuse it
 

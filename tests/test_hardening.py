@@ -1,8 +1,7 @@
 """Fault hardening of run directories, the experiment runner and the CLI (issue: hostile input).
 
-In-process tests use small dummy experiments registered for the test (a contract experiment:
-points -> compute -> reduce -> render, and a legacy one overriding ``run``); the subprocess
-tests interrupt a real ``mfnn run pnas-isotropic --quick`` with SIGINT / SIGTERM / SIGKILL.
+In-process tests use a small dummy experiment registered for the test (points -> compute ->
+reduce -> render, with each way a point can fail); the subprocess tests interrupt a real ``mfnn run pnas-isotropic --quick`` with SIGINT / SIGTERM / SIGKILL.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import stat
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,8 @@ from mfnn import _signals
 from mfnn.cli import main
 from mfnn.errors import ConfigError, DivergenceError, RunInterrupted, check
 from mfnn.experiments import base
-from mfnn.experiments.base import Experiment, ExperimentConfig, Point, RunFailed, run_experiment
+from mfnn.experiments.base import Experiment, ExperimentConfig, Point
+from mfnn.experiments.runner import RunFailed, run_experiment
 from mfnn.io import MARKER, RunDir, plan_output, read_json, write_json
 
 
@@ -43,6 +44,7 @@ class DummyConfig(ExperimentConfig):
     n_points: int = 3
     scale: float = 1.0
     diverge_at: int = 1000
+    mode: str = "nan"  # how point diverge_at fails: nan (NaN saves), raise (DivergenceError), bug; or flag
     fail_render: bool = False
     cost_seconds: float = 1.0
 
@@ -53,7 +55,9 @@ class DummyConfig(ExperimentConfig):
 
 
 class Dummy(Experiment):
-    """Each point: risk(t) = scale * (1 + t) at t = 0..3; a diverging point has NaN from t = 2."""
+    """Each point: risk(t) = scale * (1 + t) at t = 0..3.  Point ``diverge_at`` fails by ``mode``:
+    "nan" -- NaN from t = 2 and ``attrs["result"] = "diverged"``; "raise" -- ``DivergenceError`` with
+    two partial saves; "bug" -- ``ZeroDivisionError``.  Mode "flag": ``reduce`` says diverged."""
 
     name = "test-dummy"
     description = "contract dummy"
@@ -62,7 +66,8 @@ class Dummy(Experiment):
     interrupt_at: ClassVar[int] = -1  # not a config field: a resumed run has the same point keys
 
     def points(self, cfg):
-        return [Point.make(self.name, {"i": i, "scale": cfg.scale, "diverge": int(i == cfg.diverge_at)}, cfg.seed)
+        return [Point.make(self.name, {"i": i, "scale": cfg.scale, "diverge": int(i == cfg.diverge_at),
+                                       "mode": cfg.mode}, cfg.seed)
                 for i in range(cfg.n_points)]
 
     def compute(self, point, progress=False):
@@ -71,7 +76,11 @@ class Dummy(Experiment):
             os.kill(os.getpid(), signal.SIGINT)
         risk = point.params["scale"] * (1.0 + np.arange(4.0))
         attrs = {}
-        if point.params["diverge"]:
+        if point.params["diverge"] and point.params["mode"] == "raise":
+            raise DivergenceError("SGD produced NaN at step 7", partial=[{"risk": np.array(1.0)}] * 2)
+        if point.params["diverge"] and point.params["mode"] == "bug":
+            raise ZeroDivisionError("boom")
+        if point.params["diverge"] and point.params["mode"] == "nan":
             risk[2:] = np.nan
             attrs = {"result": "diverged", "message": "non-finite risk at save 2 (t = 2)"}
         return xr.Dataset({"risk": ("time", risk)}, coords={"time": np.arange(4.0)}, attrs=attrs)
@@ -79,7 +88,8 @@ class Dummy(Experiment):
     def reduce(self, cfg, results):
         finals = [float(ds.risk.values[np.isfinite(ds.risk.values)][-1]) for ds in results.values()]
         data = xr.Dataset({"final_risk": ("point", np.array(finals))})
-        return {"final_risk": finals, "n": len(finals)}, {"finals.nc": data}
+        flag = {"result": "diverged", "stopped_at": "flagged by reduce"} if cfg.mode == "flag" else {}
+        return {"final_risk": finals, "n": len(finals), **flag}, {"finals.nc": data}
 
     def render(self, cfg, results, summary):
         if cfg.fail_render:
@@ -98,36 +108,15 @@ class Dummy(Experiment):
         return {"seconds": cfg.cost_seconds * cfg.n_points, "field": "cost_seconds"}
 
 
-@dataclass(frozen=True)
-class LegacyConfig(ExperimentConfig):
-    mode: str = "ok"
-
-
-class Legacy(Experiment):
-    name = "test-legacy"
-    description = "legacy dummy"
-    Config = LegacyConfig
-
-    def run(self, cfg, out, progress):
-        out.write_dataset("first.nc", xr.Dataset({"risk": ("time", np.ones(3))}))
-        if cfg.mode == "raise":
-            raise DivergenceError("SGD produced NaN at step 7", partial=[{"risk": np.array(1.0)}] * 2)
-        if cfg.mode == "bug":
-            raise ZeroDivisionError("boom")
-        return {"table": [1, 2], "sgd_diverged": cfg.mode == "flag"}
-
-
 @pytest.fixture
 def dummies():
-    for cls in (Dummy, Legacy):
-        base.REGISTRY.pop(cls.name, None)
-        base.register(cls)
+    base.REGISTRY.pop(Dummy.name, None)
+    base.register(Dummy)
     Dummy.calls.clear()
     Dummy.interrupt_at = -1
     yield
     Dummy.interrupt_at = -1
-    for cls in (Dummy, Legacy):
-        base.REGISTRY.pop(cls.name, None)
+    base.REGISTRY.pop(Dummy.name, None)
 
 
 def _files(d: Path) -> dict:
@@ -337,27 +326,39 @@ def test_plotting_failure_is_recorded_not_fatal(dummies, tmp_path):
     assert s["result"] == "diverged" and "render" in s["render_errors"]
 
 
-@pytest.mark.parametrize("mode", ["raise", "flag"])
-def test_legacy_divergence(dummies, tmp_path, mode):
+def test_divergence_raised_inside_compute_keeps_its_partial_saves(dummies, tmp_path):
+    with pytest.raises(DivergenceError) as e:
+        run_experiment("test-dummy", out=tmp_path / "r", progress=False,
+                       overrides={"mode": "raise", "diverge_at": "1"})
+    out = tmp_path / "r"
+    assert e.value.run_dir == out and not (tmp_path / "r.partial").exists()
+    s = read_json(out / "summary.json")
+    assert s["result"] == "diverged" and s["stopped_in"]["point"] == 1 and "step 7" in s["stopped_in"]["message"]
+    assert len(list((out / "points").glob("*.nc"))) == 1  # what the run saved is kept
+    assert (out / s["stopped_in"]["saved"]).is_file() and s["stopped_in"]["saved"] == "diverged_saves.nc"
+    with xr.open_dataset(out / "diverged_saves.nc", engine="scipy") as ds:
+        assert ds.sizes["save"] == 2
+    assert s["final_risk"] == [4.0] and Dummy.calls == [0, 1]  # reduced over the points before it
+
+
+def test_divergence_flagged_by_reduce(dummies, tmp_path):
     with pytest.raises(DivergenceError):
-        run_experiment("test-legacy", out=tmp_path / "r", progress=False, overrides={"mode": mode})
+        run_experiment("test-dummy", out=tmp_path / "r", progress=False, overrides={"mode": "flag"})
     s = read_json(tmp_path / "r" / "summary.json")
-    assert s["result"] == "diverged" and s["stopped_at"]
-    assert (tmp_path / "r" / "first.nc").is_file()  # what the run saved is kept
-    if mode == "raise":
-        assert "step 7" in s["message"] and (tmp_path / "r" / "diverged_saves.nc").is_file()
-    else:
-        assert s["diverged_parts"] == ["sgd_diverged"] and s["table"] == [1, 2]
+    assert s["result"] == "diverged" and s["stopped_at"] == "flagged by reduce"
+    assert s["final_risk"] == [4.0] * 3 and len(list((tmp_path / "r" / "points").glob("*.nc"))) == 3
 
 
 def test_unexpected_error_keeps_partial_with_error_log(dummies, tmp_path):
     with pytest.raises(RunFailed) as e:
-        run_experiment("test-legacy", out=tmp_path / "r", progress=False, overrides={"mode": "bug"})
+        run_experiment("test-dummy", out=tmp_path / "r", progress=False, overrides={"mode": "bug", "diverge_at": "1"})
     part = tmp_path / "r.partial"
     assert e.value.run_dir == part and "ZeroDivisionError: boom" in str(e.value)
-    assert read_json(part / "summary.json")["result"] == "failed"
-    assert "Traceback" in (part / "error.log").read_text() and (part / "first.nc").is_file()
-    res = CliRunner().invoke(main, ["run", "test-legacy", "--out", str(tmp_path / "q"), "--set", "mode=bug"])
+    s = read_json(part / "summary.json")
+    assert s["result"] == "failed" and s["phase"] == "compute" and s["point"]["index"] == 1
+    assert "Traceback" in (part / "error.log").read_text() and len(list((part / "points").glob("*.nc"))) == 1
+    res = CliRunner().invoke(main, ["run", "test-dummy", "--out", str(tmp_path / "q"), "--set", "mode=bug",
+                                    "--set", "diverge_at=0"])
     assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
 
 
@@ -483,7 +484,7 @@ def test_registration_is_automatic():
     mods = {m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")}
     from mfnn.experiments import _all
 
-    assert {m.__name__.rsplit(".", 1)[1] for m in _all.MODULES} >= mods - {"base", "plots"}  # the scan imports them
+    assert {m.__name__.rsplit(".", 1)[1] for m in _all.MODULES} >= mods - {"base", "config", "runner", "plots"}  # the scan imports them
     # every module that defines an experiment registered it (helper modules define none)
     defining = {m for m in mods if any(issubclass(c, base.Experiment) and c is not base.Experiment
                                        and c.__module__ == f"mfnn.experiments.{m}"
@@ -605,3 +606,18 @@ def test_sigkill_keeps_saves_and_is_not_marked_finished(tmp_path):
     with pytest.raises(ConfigError, match="stale partial run") as e:
         run_experiment("pnas-isotropic", out=out, quick=True, progress=False)
     assert e.value.field == "out" and _files(part) == before
+
+
+def test_sigint_during_startup_imports_is_one_line():
+    """Ctrl-C while JAX and the experiments are still being imported (about 1 s after start):
+    ``import mfnn`` is lazy, so the CLI's handlers are already installed; exit 130, no traceback."""
+    out = Path(tempfile.mkdtemp()) / "iso"
+    proc = subprocess.Popen(_cli() + ["run", "pnas-isotropic", "--quick", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    text = err.decode(errors="replace")
+    assert proc.returncode == 130, text[-2000:]
+    assert "Traceback" not in text and "Segmentation" not in text
+    assert len([ln for ln in text.splitlines() if ln.startswith("mfnn: error")]) == 1

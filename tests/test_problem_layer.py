@@ -105,3 +105,24 @@ def test_population_registry_chooses_exact_terms_by_registration(rng):
     assert abs(exact_iso - exact_aniso) < 1e-12  # s0 = d is the isotropic task: one base, one formula
     mc = float(iso.risk(fu, theta))  # same function through the Monte Carlo terms (400k samples)
     assert abs(mc - exact_iso) < 5e-3 * exact_iso
+
+
+def test_import_changes_no_global_jax_setting_and_solve_runs_in_float64():
+    """In a fresh process: ``import mfnn`` leaves jax_enable_x64 off; ``solve`` still computes in
+    float64 (risk dtype and agreement with the same run under a global switch) and restores it."""
+    import subprocess
+    import sys
+
+    code = """
+import jax, numpy as np, mfnn
+assert not jax.config.jax_enable_x64
+p = mfnn.Problem(mfnn.sigma_w(mfnn.ramp()), mfnn.IsotropicGaussians(d=5, delta=0.5, n_hermite=8))
+sol = mfnn.solve(p, mfnn.OnlineSGD(n_neurons=8, eps=1e-2, engine="generic"), [0.0, 0.1], key=0)
+assert sol.risk.dtype == np.float64 and not jax.config.jax_enable_x64
+mfnn.enable_x64()
+ref = mfnn.solve(p, mfnn.OnlineSGD(n_neurons=8, eps=1e-2, engine="generic"), [0.0, 0.1], key=0)
+assert np.array_equal(sol.risk, ref.risk), (sol.risk, ref.risk)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -15,14 +15,28 @@ Every error is one line ``mfnn: error: <field>: <message>`` on stderr.  Exit cod
 
 from __future__ import annotations
 
-import json
 import os
+import signal
 import sys
-from pathlib import Path
 
-import click
 
-from .errors import ConfigError, DivergenceError, RunInterrupted
+def _startup_signal(signum, frame):  # noqa: ARG001 - outside a command's own handling (start-up, exit)
+    os.write(2, b"mfnn: error: run: interrupted\n")
+    os._exit(128 + signum)
+
+
+# As a program (the `mfnn` script or `python -m mfnn.cli`), SIGINT / SIGTERM end the process with one
+# line from the first moment; a command then installs its own handling (mfnn._signals).
+if __name__ == "__main__" or os.path.basename(sys.argv[0] or "") == "mfnn":
+    for _sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_sig, _startup_signal)
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import click  # noqa: E402
+
+from .errors import ConfigError, DivergenceError, RunInterrupted  # noqa: E402
 
 
 def _line(field: str, msg: str) -> str:
@@ -127,7 +141,7 @@ def run_cmd(name, quick, sets, out, seed, overwrite, resume, force, no_progress)
     with _signals.handled():
         try:
             from .experiments import get, run_experiment
-            from .experiments.base import RunFailed
+            from .experiments.runner import RunFailed
 
             overrides = _parse_sets(sets)
             exp = get(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["ConfigError", "DivergenceError", "RunInterrupted"]
+
 
 class ConfigError(ValueError):
     """Invalid configuration value; ``field`` names the offending field.

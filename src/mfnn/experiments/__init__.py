@@ -1,5 +1,8 @@
-"""Named, configurable, reproducible experiments (``mfnn list``)."""
+"""Named, configurable, reproducible experiments (``mfnn list``): the contract in ``base``, config
+parsing and validation in ``config``, the runner in ``runner``."""
 
-from .base import Experiment, ExperimentConfig, REGISTRY, all_experiments, get, register, run_experiment
+from .base import REGISTRY, Experiment, ExperimentConfig, Point, all_experiments, get, register
+from .runner import RunFailed, run_experiment
 
-__all__ = ["Experiment", "ExperimentConfig", "REGISTRY", "all_experiments", "get", "register", "run_experiment"]
+__all__ = ["Experiment", "ExperimentConfig", "Point", "REGISTRY", "RunFailed", "all_experiments", "get", "register",
+           "run_experiment"]

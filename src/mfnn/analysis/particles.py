@@ -19,6 +19,8 @@ non-optimality when clearly positive, and of optimality only up to the search.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,7 +28,7 @@ import numpy as np
 from ..errors import check
 
 
-def particle_certificates(psi_fn, theta_particles, weights=None, *, grad_fn=None, n_restarts=64,
+def _particle_certificates(psi_fn, theta_particles, weights=None, *, grad_fn=None, n_restarts=64,
                           restart_scale=2.0, steps=2000, lr=1e-2, seed=0, support_tol=0.0) -> dict:
     """Stationarity and optimality-gap certificates; see the module docstring.
 
@@ -87,3 +89,10 @@ def particle_certificates(psi_fn, theta_particles, weights=None, *, grad_fn=None
         "support_gap": max(float(np.min(vals[supp])) - psi_min, 0.0),
         "n_starts": int(starts.shape[0]),
     }
+
+
+@functools.wraps(_particle_certificates)
+def particle_certificates(*args, **kwargs):
+    """Float64 for the call (``jax.enable_x64``); see ``_particle_certificates`` for the arguments."""
+    with jax.enable_x64(True):
+        return _particle_certificates(*args, **kwargs)

@@ -27,9 +27,11 @@ because a bounded sigma saturates, which is how the default r_max is chosen).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -37,6 +39,15 @@ from ..errors import ConfigError, check
 from ..problem.activations import PiecewiseLinear
 from ..problem.problem import Problem
 from ..problem.reduced import RadialModel
+
+
+def _x64(fn):
+    """Run ``fn`` in float64 (``jax.enable_x64`` for the call): certificates are accuracy checks."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with jax.enable_x64(True):
+            return fn(*args, **kwargs)
+    return wrapped
 
 
 def _model(model_or_problem, d_interaction="finite", n_hermite=24) -> RadialModel:
@@ -57,6 +68,7 @@ def _features_and_grads(model: RadialModel, r):
     return model.features_and_grads(r)
 
 
+@_x64
 def radial_features(model: RadialModel, r, grad: bool = False):
     """F (2, K_active, n) = a chat_k(tau r, b) for tau in (tau_+, tau_-), and dF/dr if ``grad``.
 
@@ -94,6 +106,7 @@ def _risk_from(model: RadialModel, S) -> float:
     return float(model.risk_from_moments(S))
 
 
+@_x64
 def radial_risk(model_or_problem, radii, weights=None, *, d_interaction="finite", n_hermite=24) -> float:
     """R(rhobar) for rhobar = sum_j p_j delta_{r_j} (equal weights by default; PNAS 2018 eq. 4)."""
     model = _model(model_or_problem, d_interaction, n_hermite)
@@ -144,6 +157,7 @@ def _inf_psi(model, S, r_max, n_grid, n_refine):
     return best, best_r, grid, vals
 
 
+@_x64
 def radial_certificates(model_or_problem, radii, weights=None, *, d_interaction="finite", n_hermite=24,
                         r_max=None, n_grid=4001, n_refine=5, support_tol=0.0) -> dict:
     """Fixed-point and optimality certificates for rhobar = sum_j p_j delta_{r_j} (module docstring).
@@ -228,6 +242,7 @@ def _polish(B, c, p):
     return q / q.sum()
 
 
+@_x64
 def radial_global_min(problem, d_interaction="inf", r_grid=None, *, r_max=None, n_grid=400, n_hermite=24,
                       tol=1e-12, max_iter=200_000) -> dict:
     """inf over radial measures supported on ``r_grid`` of the convex risk R (module docstring).

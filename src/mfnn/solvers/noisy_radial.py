@@ -379,6 +379,12 @@ def solve_gibbs(problem: Problem, *, beta: float, lam: float = 0.0, r_max: float
                         d_interaction=d_interaction, n_hermite=n_hermite)
     max_iter = int(max_iter)
     check(max_iter >= 0, "max_iter", f"must be >= 0, got {max_iter}")
+    with jax.enable_x64(True):  # the polish runs outside solve: float64 by context, as solve does
+        return _solve_gibbs_x64(problem, m, max_iter, tol)
+
+
+def _solve_gibbs_x64(problem, m, max_iter, tol):
+    """The body of ``solve_gibbs`` (called in float64): mirror descent through ``solve``, then the polish."""
     sol = solve(problem, m, SaveAt(times=[float(max_iter)], observables=("density", "residual", "iterations")),
                 throw=False)
     legacy_result(sol, "Gibbs fixed point")

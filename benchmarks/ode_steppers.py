@@ -42,20 +42,7 @@ import mfnn  # noqa: E402
 from mfnn.numerics import ode  # noqa: E402
 from mfnn.solvers import particle_dd, radial_dd  # noqa: E402
 
-_COMPILE_EVENTS = (
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",
-)
-_compile_secs = [0.0]
-
-
-def _listener(event, duration, **_):
-    if event in _COMPILE_EVENTS:
-        _compile_secs[0] += duration
-
-
-jax.monitoring.register_event_duration_secs_listener(_listener)
+import compile_clock  # noqa: E402  (benchmarks/ is on sys.path when a script here runs)
 
 
 # --- reference: the hand-written steppers mfnn.numerics.ode had before diffrax ------------------
@@ -167,10 +154,10 @@ STEPPERS = {"hand": hand_make_segment_fn, "diffrax": ode.make_segment_fn}
 # --- measurement -------------------------------------------------------------------------------
 def _call(call):
     """(wall s, process CPU s, JAX compile s) of one call."""
-    _compile_secs[0] = 0.0
+    compile_clock.reset()
     w, c = time.perf_counter(), time.process_time()
     out = call()
-    return time.perf_counter() - w, time.process_time() - c, _compile_secs[0], out
+    return time.perf_counter() - w, time.process_time() - c, compile_clock.seconds(), out
 
 
 def timed(module, stepper, call, short_call, repeats, compile_repeats):

@@ -1,4 +1,5 @@
-"""Certificates for a general particle measure rho = sum_j p_j delta_{theta_j} (theory notes section 4).
+"""Certificates for a general particle measure rho = sum_j p_j delta_{theta_j} (first-order optimality
+of the convex risk R, PNAS 2018 eq. 4).
 
 The user supplies theta -> Psi(theta; rho) for ONE parameter vector theta (shape (D,)), with rho
 already fixed (e.g. Psi(theta) = V(theta) + sum_j p_j U(theta, theta_j)), and optionally its

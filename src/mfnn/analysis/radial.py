@@ -1,22 +1,23 @@
 """Certificates and the convex global minimum for radial measures of the isotropic task.
 
-Setting: theory notes section 7.1 (isotropic Gaussians, unit a sigma(<w, x> + b), only w trained).
+Setting: the isotropic Gaussian task of PNAS 2018 Fig. 1 (unit a sigma(<w, x> + b), only w trained).
 A rotation-invariant measure is described by the law rhobar of r = ||w||, here a weighted sum of
 point masses sum_j p_j delta_{r_j} (equal weights for DD quantile particles).  With the Hermite
 features F_{tau,k}(r) = a chat_k(tau r, b) (``Activation.hermite_coeffs``) and the cosine moments
-E[c^k] of two uniform directions on S^{d-1} (``RadialModel.cos_moments``; d = inf keeps k = 0):
+E[c^k] of two uniform directions on S^{d-1} (``RadialModel.angular_weights`` = E[c^k]/2; d = inf keeps k = 0):
 
     S_{tau,k}   = sum_j p_j F_{tau,k}(r_j)                               (moments of rhobar)
     v(r)        = -(1/2) [F_{+,0}(r) - F_{-,0}(r)]
-    psi(r; rho) = v(r) + (1/2) sum_{tau,k} E[c^k] S_{tau,k} F_{tau,k}(r)    (section 7.1)
+    psi(r; rho) = v(r) + (1/2) sum_{tau,k} E[c^k] S_{tau,k} F_{tau,k}(r)    (PNAS 2018 eq. 7's Psi)
     R(rhobar)   = 1 + 2 sum_j p_j v(r_j) + (1/2) sum_{tau,k} E[c^k] S_{tau,k}^2
 
-exactly as ``RadialModel`` evaluates them (here with weights).  Writing B for the matrix with rows
+exactly as ``RadialModel`` (``mfnn.problem.reduced``, the one reduced feature model) evaluates them:
+every formula below calls it (here with weights).  Writing B for the matrix with rows
 sqrt(E[c^k]/2) F_{tau,k} and c for the vector with +-1/sqrt(2) in the two k = 0 rows and 0
 elsewhere, R(p) = ||B p - c||^2: a least-squares problem over the probability simplex, convex in p
-(section 1: R is convex because U is PSD), whose gradient is 2 psi(r_i; p).
+(R is convex because U is a positive semi-definite kernel, PNAS 2018 eq. 4), whose gradient is 2 psi(r_i; p).
 
-Certificates (section 4, [derived]): a measure is a DD fixed point iff psi' = 0 on its support,
+Certificates (first-order optimality of the convex R, derived here): a measure is a DD fixed point iff psi' = 0 on its support,
 a global minimizer of R iff its support lies in argmin_r psi(r; rho); the optimality gap
 gap = int psi drho - inf_r psi(r; rho) >= 0 bounds the excess risk, R(rho) - inf R <= 2 gap.
 The infimum over r is a GRID SEARCH on [0, r_max] followed by a zoom refinement (three
@@ -26,17 +27,16 @@ because a bounded sigma saturates, which is how the default r_max is chosen).
 
 from __future__ import annotations
 
-import functools
 import math
 
-import jax
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
 from ..errors import ConfigError, check
 from ..problem.activations import PiecewiseLinear
 from ..problem.problem import Problem
-from ..solvers.radial_dd import RadialModel
+from ..problem.reduced import RadialModel
 
 
 def _model(model_or_problem, d_interaction="finite", n_hermite=24) -> RadialModel:
@@ -47,47 +47,29 @@ def _model(model_or_problem, d_interaction="finite", n_hermite=24) -> RadialMode
     raise ConfigError("model", f"need a RadialModel or a Problem, got {type(model_or_problem).__name__}")
 
 
-def _active(model: RadialModel):
-    """Hermite orders with E[c^k] > 0 (odd orders vanish after the angular average)."""
-    w = np.asarray(model.cos_moments, dtype=float)
-    ks = np.nonzero(w > 0)[0]
-    return ks, w[ks]
+@eqx.filter_jit
+def _features(model: RadialModel, r):
+    return model.features(r)
 
 
-@functools.lru_cache(maxsize=32)
-def _feature_fn(model: RadialModel, grad: bool):
-    """Compiled r -> features for one (hashable, frozen) model; cached so each model compiles once per shape."""
-    ks, _ = _active(model)
-    K = int(ks.max()) + 1
-    idx = jnp.asarray(ks)
-
-    def fn(r):
-        F, dF = [], []
-        for tau in model.taus:
-            if grad:
-                c, ds, _ = model.activation.coeffs_with_grad(tau * r, model.b, K)
-                dF.append((model.a * tau * ds)[idx])
-            else:
-                c = model.activation.hermite_coeffs(tau * r, model.b, K)
-            F.append((model.a * c)[idx])
-        return (jnp.stack(F), jnp.stack(dF)) if grad else jnp.stack(F)
-
-    return jax.jit(fn)
+@eqx.filter_jit
+def _features_and_grads(model: RadialModel, r):
+    return model.features_and_grads(r)
 
 
 def radial_features(model: RadialModel, r, grad: bool = False):
     """F (2, K_active, n) = a chat_k(tau r, b) for tau in (tau_+, tau_-), and dF/dr if ``grad``.
 
-    Only the orders with E[c^k] > 0 are returned (k = 0 only at d = inf); the second return value
-    is the vector lam_k = E[c^k] / 2 of those orders.
+    These are the features of ``RadialModel`` (the orders with E[c^k] > 0: k = 0 only at
+    d = inf); the second return value is the vector lam_k = E[c^k] / 2 of those orders (the pair
+    weights L of one class).  Compiled once per model structure (its numbers are traced).
     """
     r = jnp.asarray(np.atleast_1d(np.asarray(r, dtype=float)))
-    _, w = _active(model)
-    lam = 0.5 * w
+    lam = np.asarray(model.angular_weights)
     if grad:
-        F, dF = _feature_fn(model, True)(r)
+        F, dF = _features_and_grads(model, r)
         return np.asarray(F), lam, np.asarray(dF)
-    return np.asarray(_feature_fn(model, False)(r)), lam
+    return np.asarray(_features(model, r)), lam
 
 
 def _weights(radii, weights):
@@ -103,24 +85,21 @@ def _weights(radii, weights):
     return radii, p
 
 
-def _psi_from(F_eval, lam, S):
-    """psi(r) = v(r) + sum lam S F(r) from features at the evaluation points and moments S (2, K)."""
-    v = -0.5 * (F_eval[0, 0] - F_eval[1, 0])
-    return v + np.einsum("tk,tkn->n", lam[None] * S, F_eval)
+def _psi_from(model: RadialModel, F_eval, S):
+    """psi(r) at features F_eval (NumPy) for a measure with moments S: ``RadialModel`` in NumPy."""
+    return np.einsum("tk,tkn->n", np.asarray(model.field(S)), F_eval)
 
 
-def _dpsi_from(dF_eval, lam, S):
-    dv = -0.5 * (dF_eval[0, 0] - dF_eval[1, 0])
-    return dv + np.einsum("tk,tkn->n", lam[None] * S, dF_eval)
+def _risk_from(model: RadialModel, S) -> float:
+    return float(model.risk_from_moments(S))
 
 
 def radial_risk(model_or_problem, radii, weights=None, *, d_interaction="finite", n_hermite=24) -> float:
-    """R(rhobar) for rhobar = sum_j p_j delta_{r_j} (equal weights by default); section 7.1."""
+    """R(rhobar) for rhobar = sum_j p_j delta_{r_j} (equal weights by default; PNAS 2018 eq. 4)."""
     model = _model(model_or_problem, d_interaction, n_hermite)
     radii, p = _weights(radii, weights)
-    F, lam = radial_features(model, radii)
-    S = F @ p
-    return float(1.0 + 2.0 * np.dot(-0.5 * (F[0, 0] - F[1, 0]), p) + np.sum(lam[None] * S * S))
+    F, _ = radial_features(model, radii)
+    return _risk_from(model, F @ p)
 
 
 def default_r_max(model: RadialModel, radii=None) -> float:
@@ -142,11 +121,11 @@ def default_r_max(model: RadialModel, radii=None) -> float:
     return float(r_max)
 
 
-def _inf_psi(model, lam, S, r_max, n_grid, n_refine):
+def _inf_psi(model, S, r_max, n_grid, n_refine):
     """min_r psi(r; S) on [0, r_max]: grid search, then zoom refinement of the best local minima."""
     grid = np.linspace(0.0, r_max, n_grid)
     F, _ = radial_features(model, grid)
-    vals = _psi_from(F, lam, S)
+    vals = _psi_from(model, F, S)
     interior = np.nonzero((vals[1:-1] <= vals[:-2]) & (vals[1:-1] <= vals[2:]))[0] + 1
     cands = list(interior[np.argsort(vals[interior])][:n_refine]) + [0, n_grid - 1]
     best_r, best = float(grid[np.argmin(vals)]), float(np.min(vals))
@@ -157,7 +136,7 @@ def _inf_psi(model, lam, S, r_max, n_grid, n_refine):
         for _ in range(3):
             fine = np.clip(np.linspace(center - width, center + width, 101), 0.0, r_max)
             Ff, _ = radial_features(model, fine)
-            fv = _psi_from(Ff, lam, S)
+            fv = _psi_from(model, Ff, S)
             j = int(np.argmin(fv))
             if fv[j] < best:
                 best, best_r = float(fv[j]), float(fine[j])
@@ -167,7 +146,7 @@ def _inf_psi(model, lam, S, r_max, n_grid, n_refine):
 
 def radial_certificates(model_or_problem, radii, weights=None, *, d_interaction="finite", n_hermite=24,
                         r_max=None, n_grid=4001, n_refine=5, support_tol=0.0) -> dict:
-    """Fixed-point and optimality certificates for rhobar = sum_j p_j delta_{r_j} (section 4).
+    """Fixed-point and optimality certificates for rhobar = sum_j p_j delta_{r_j} (module docstring).
 
     ``model_or_problem``: a ``RadialModel`` (used as is: finite d or d = inf as it was built) or an
     isotropic ``Problem`` (then ``d_interaction`` = "finite" | "inf" and ``n_hermite`` build it).
@@ -188,15 +167,15 @@ def radial_certificates(model_or_problem, radii, weights=None, *, d_interaction=
     model = _model(model_or_problem, d_interaction, n_hermite)
     radii, p = _weights(radii, weights)
     check(n_grid >= 3, "n_grid", f"must be >= 3, got {n_grid}")
-    F, lam, dF = radial_features(model, radii, grad=True)
+    F, _, dF = radial_features(model, radii, grad=True)
     S = F @ p
-    psi = _psi_from(F, lam, S)
-    dpsi = _dpsi_from(dF, lam, S)
+    psi = _psi_from(model, F, S)
+    dpsi = _psi_from(model, dF, S)  # psi' = <V + L o S, dphi/dr>
     supp = p > support_tol
-    risk = float(1.0 + 2.0 * np.dot(-0.5 * (F[0, 0] - F[1, 0]), p) + np.sum(lam[None] * S * S))
+    risk = _risk_from(model, S)
     r_max = default_r_max(model, radii) if r_max is None else float(r_max)
     check(r_max > 0, "r_max", f"must be > 0, got {r_max}")
-    psi_min, r_arg, _, _ = _inf_psi(model, lam, S, r_max, n_grid, n_refine)
+    psi_min, r_arg, _, _ = _inf_psi(model, S, r_max, n_grid, n_refine)
     # the support points themselves are candidates too (the grid may miss them)
     psi_min = min(psi_min, float(np.min(psi[supp])))
     if psi_min == float(np.min(psi[supp])):
@@ -216,7 +195,7 @@ def radial_certificates(model_or_problem, radii, weights=None, *, d_interaction=
         "r_max": r_max,
         "n_grid": int(n_grid),
         "argmin_at_r_max": bool(r_arg >= r_max * (1 - 1e-9)),
-        "d": "inf" if len(model.cos_moments) == 1 else "finite",
+        "d": "inf" if math.isinf(model.d_interaction) else "finite",
     }
 
 
@@ -251,7 +230,7 @@ def _polish(B, c, p):
 
 def radial_global_min(problem, d_interaction="inf", r_grid=None, *, r_max=None, n_grid=400, n_hermite=24,
                       tol=1e-12, max_iter=200_000) -> dict:
-    """inf over radial measures supported on ``r_grid`` of the convex risk R (sections 4, 7.1, 7.2).
+    """inf over radial measures supported on ``r_grid`` of the convex risk R (module docstring).
 
     R(p) = 1 + 2 sum_i p_i v(r_i) + sum_ij p_i p_j u(r_i, r_j) = ||B p - c||^2 (module docstring)
     is minimized over the probability simplex by accelerated projected gradient (FISTA, step
@@ -261,7 +240,7 @@ def radial_global_min(problem, d_interaction="inf", r_grid=None, *, r_max=None, 
 
     as the stopping rule (``tol``), then an active-set polish (KKT solve on the support).  At
     d = inf, R = (1/2)(1 - M_+)^2 + (1/2)(1 + M_-)^2: the squared distance (1/2-weighted) from
-    (1, -1) to the convex hull of the curve r -> (m(tau_+ r), m(tau_- r)) (section 7.1).
+    (1, -1) to the convex hull of the curve r -> (m(tau_+ r), m(tau_- r)).
 
     ``r_grid`` default: ``n_grid`` points on [0, r_max] (``r_max`` as in :func:`default_r_max`).
     The grid minimum is an upper bound on inf R over all radial measures; ``lower_bound`` =
@@ -278,15 +257,17 @@ def radial_global_min(problem, d_interaction="inf", r_grid=None, *, r_max=None, 
         r_grid = np.linspace(0.0, r_max, n_grid)
     r_grid = np.abs(np.asarray(r_grid, dtype=float))
     check(r_grid.ndim == 1 and r_grid.size >= 1, "r_grid", "need a non-empty 1-d grid of radii")
-    F, lam = radial_features(model, r_grid)  # (2, K, n)
-    B = (np.sqrt(lam)[None, :, None] * F).reshape(-1, r_grid.size)
-    K = F.shape[1]
-    c = np.zeros(2 * K)
-    c[0], c[K] = 1.0 / math.sqrt(2.0), -1.0 / math.sqrt(2.0)  # k = 0 rows of tau_+ and tau_-
+    F, _ = radial_features(model, r_grid)  # (2, K, n)
+    # R(p) = R_# + 2 <V, F p> + <L, (F p)^2> = ||B p - c||^2 + R0 with B = sqrt(L) F, c = -V / sqrt(L)
+    # (every active order has L > 0) and R0 = R_# - ||c||^2 (= 0 for the two-class task)
+    Lw, Vw = np.asarray(model.u_weights), np.asarray(model.v_weights)
+    B = (np.sqrt(Lw)[:, :, None] * F).reshape(-1, r_grid.size)
+    c = (-Vw / np.sqrt(Lw)).ravel()
+    R0 = float(model.r_sharp) - float(c @ c)
 
     def risk(p):
         e = B @ p - c
-        return float(e @ e)
+        return float(e @ e) + R0
 
     def grad(p):
         return 2.0 * B.T @ (B @ p - c)
@@ -329,5 +310,5 @@ def radial_global_min(problem, d_interaction="inf", r_grid=None, *, r_max=None, 
         "gap_continuum": gap_cont,
         "lower_bound": R - 2.0 * gap_cont,
         "iterations": it,
-        "d": "inf" if len(model.cos_moments) == 1 else "finite",
+        "d": "inf" if math.isinf(model.d_interaction) else "finite",
     }

@@ -5,17 +5,18 @@
 
 with E_x the empirical measure of the n training points and the gradient over the TRAINED leaves
 only.  This is gradient flow on R_{alpha,N} with time reparametrized by N/(2 alpha^2): the
-paper's rescaled time in which rho^alpha_t moves at speed 1/alpha (section 6.1 of
-theory/kernel-limit-and-bounds.md; no 2 xi factor, section 9).  The residual on the data obeys
+paper's rescaled time in which rho^alpha_t moves at speed 1/alpha (COLT 2019 eq. 14 as printed
+has no 2 xi factor: xi = 1/2).  The residual on the data obeys
 (RD) with the finite-N kernel H(x, z; theta_t): d_t u = -(1/n) H(theta_t) u.
 
-Antithetic initialization (section 9 of the note): N/2 neurons (a, w, b) are drawn from rho_0 and
+Antithetic initialization: N/2 neurons (a, w, b) are drawn from rho_0 and
 paired with (-a, w, b), so fhat_{alpha,N}(.; theta^0) = 0 exactly (otherwise it is
 O(alpha/sqrt(N)) and dominates for large alpha).  The pairing keeps the law rho_0 when rho_0 is
 symmetric in a (``GaussianInit(symmetric_a=True)`` or ``a_mean = 0``).
 
-Integration: fixed-step RK4 (default) or adaptive Dormand-Prince from ``numerics.ode``, the whole
-trajectory one compiled ``lax.scan`` over save segments.
+Integration: fixed-step RK4 (default) or adaptive Dormand-Prince from ``numerics.ode``; ``AlphaFlow``
+is the method of ``mfnn.solve`` (alpha, the data and theta0 are traced leaves: a sweep over alpha
+compiles once) and ``alpha_gradient_flow`` the earlier interface, a thin adapter.
 
 W2 displacement: for equal-weight particles the identity coupling theta_j(0) <-> theta_j(t) gives
     W2(rho^N_t, rho^N_0) <= sqrt( (1/N) sum_j ||theta_j(t) - theta_j(0)||^2 )
@@ -24,16 +25,18 @@ W2 displacement: for equal-weight particles the identity coupling theta_j(0) <->
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError, check, check_times
+from ..errors import ConfigError, check, check_times
 from ..numerics.ode import make_segment_fn, segment_inputs
-from ..solvers._segments import run_segments, stack
+from ..numerics.pytree import is_tracer, to_real
+from ..solvers import Method, SaveAt, solve
+from ..solvers.fields import choice, legacy_result, static_positive
 
 
 def antithetic_init(unit, init, key, n_neurons: int, d: int, dtype=jnp.float64):
@@ -90,54 +93,106 @@ class AlphaFlowResult:
     diverged: bool = False
 
 
+class AlphaFlow(Method):
+    """The alpha-scaled gradient flow on a finite dataset, as a method of ``mfnn.solve``.
+
+    The data (``x``, ``y``, optional ``x_test``), the initial parameters ``theta0`` and ``alpha``
+    (None: the problem's alpha) are traced leaves, so a sweep over alpha compiles once.  ``problem``
+    supplies the unit (a ``Problem``, or the unit itself: the task plays no part, the data law is
+    the empirical measure of (x, y)).  Static: ``solver`` ("rk4" with steps <= ``dt``, or "dopri5"
+    with ``rtol``/``atol``).  Observables: ``residual`` u = y - fhat on the data (sample),
+    ``pred_test`` (test_point; with ``x_test``), ``w2_bound`` (the identity-coupling bound on
+    W2(rho_t, rho_0)), ``risk`` (1/n)|u|^2, ``params/<name>`` (neuron, ...) and ``n_steps``.
+    """
+
+    x: jax.Array
+    y: jax.Array
+    theta0: dict
+    alpha: float | None = None
+    x_test: jax.Array | None = None
+    solver: str = eqx.field(static=True, default="rk4", converter=choice("method", ("dopri5", "rk4")))
+    dt: float = static_positive("dt", 0.02)
+    rtol: float = static_positive("rtol", 1e-9)
+    atol: float = static_positive("atol", 1e-11)
+
+    label = "alpha-flow"
+
+    def __check_init__(self):
+        if self.alpha is not None and not is_tracer(self.alpha):
+            check(float(self.alpha) > 0, "alpha", f"must be > 0, got {self.alpha}")
+
+    @staticmethod
+    def _unit(problem):
+        return problem.unit if hasattr(problem, "unit") else problem
+
+    def _alpha(self, problem):
+        return problem.alpha if self.alpha is None else self.alpha
+
+    def available(self, problem):
+        out = ("residual",) + (("pred_test",) if self.x_test is not None else ()) + ("w2_bound", "risk", "n_steps")
+        return out + tuple(f"params/{k}" for k in sorted(self.theta0))
+
+    @property
+    def default_observables(self):
+        return ("residual",) + (("pred_test",) if self.x_test is not None else ()) + ("w2_bound", "risk", "n_steps")
+
+    def dims(self, name):
+        return {"residual": ("sample",), "pred_test": ("test_point",)}.get(
+            name, ("neuron", f"{name[7:]}_dim") if name.startswith("params/") else ())
+
+    def init(self, problem, times, key):
+        check(self.alpha is not None or hasattr(problem, "alpha"), "alpha",
+              "give alpha when solving a bare unit (a Problem supplies its own)")
+        alpha = self._alpha(problem)
+        check(not is_tracer(alpha) and float(alpha) > 0, "alpha", f"must be > 0, got {alpha}")
+        inputs = segment_inputs(times, self.dt if self.solver == "rk4" else None)
+        inputs["work"] = inputs["t1"] - inputs["t0"]
+        theta0 = {k: jnp.asarray(v) for k, v in self.theta0.items()}
+        return {"theta": theta0, "h": jnp.asarray(0.0), "n_steps": jnp.asarray(0)}, inputs
+
+    def segment(self, problem, state, seg):
+        velocity = make_velocity(self._unit(problem), jnp.asarray(self.x), jnp.asarray(self.y))
+        alpha = self._alpha(problem)
+        step = make_segment_fn(lambda t, th: velocity(th, alpha), lambda t, th: {}, method=self.solver,
+                               rtol=self.rtol, atol=self.atol)
+        (th, h), saved = step((state["theta"], state["h"]), seg)
+        return {"theta": th, "h": h, "n_steps": saved["n_steps"]}
+
+    def observe(self, problem, state, names, fn):
+        unit, alpha, th = self._unit(problem), self._alpha(problem), state["theta"]
+        out = {}
+        u = jnp.asarray(self.y) - network_output(unit, th, jnp.asarray(self.x), alpha)
+        if "residual" in names:
+            out["residual"] = u
+        if "risk" in names:
+            out["risk"] = jnp.mean(u * u)
+        if "pred_test" in names:
+            out["pred_test"] = network_output(unit, th, jnp.asarray(self.x_test), alpha)
+        if "w2_bound" in names:
+            sq = sum(jnp.sum((th[k] - self.theta0[k]).reshape(th[k].shape[0], -1) ** 2, axis=1) for k in unit.trained)
+            out["w2_bound"] = jnp.sqrt(jnp.mean(sq))
+        out.update({n: th[n[7:]] for n in names if n.startswith("params/")})
+        if "n_steps" in names:
+            out["n_steps"] = state["n_steps"]
+        if fn is not None:
+            out.update(fn(problem, state))
+        return out
+
+
 def alpha_gradient_flow(unit, theta0, x, y, alpha, times, *, x_test=None, method: str = "rk4",
                         dt: float = 0.02, rtol: float = 1e-9, atol: float = 1e-11,
                         progress: bool = False) -> AlphaFlowResult:
-    """Integrate the alpha-scaled gradient flow from ``theta0`` and save at ``times`` (t=0 allowed)."""
+    """``mfnn.solve(unit, AlphaFlow(...), times)`` as the earlier ``AlphaFlowResult`` (t = 0 allowed)."""
     check(alpha > 0, "alpha", f"must be > 0, got {alpha}")
-    check(dt > 0, "dt", f"must be > 0, got {dt}")
     times = check_times(times)
-    x = jnp.asarray(x)
-    y = jnp.asarray(y)
-    xt = x if x_test is None else jnp.asarray(x_test)
-    step_block = _compiled_block(unit, method, float(rtol), float(atol))
-    inputs = segment_inputs(times, dt if method == "rk4" else None)
-    state = (theta0, jnp.asarray(0.0))
-    block = functools.partial(step_block, theta0=theta0, x=x, y=y, xt=xt, alpha=jnp.asarray(float(alpha)))
-    saved, diverged, (final, _) = run_segments(
-        block, state, inputs, n_segments=len(times),
-        finite=lambda s: np.all(np.isfinite(s["u"]), axis=-1), desc=f"alpha-flow alpha={alpha:g}",
-        progress=progress, block=len(times),
-    )
-    if not saved:
-        raise DivergenceError("alpha-scaled flow diverged before the first save time")
-    out = stack(saved)
-    k = len(saved)
+    theta0 = {k: jnp.asarray(v) for k, v in theta0.items()}
+    m = AlphaFlow(x=jnp.asarray(x), y=jnp.asarray(y), theta0=theta0, alpha=to_real("alpha", alpha),
+                  x_test=None if x_test is None else jnp.asarray(x_test), solver=method, dt=dt, rtol=rtol, atol=atol)
+    names = m.default_observables + tuple(f"params/{k}" for k in sorted(theta0))
+    sol = solve(unit, m, SaveAt(times=times, observables=names), progress=progress, throw=False)
+    diverged = legacy_result(sol, "alpha-scaled flow")
     return AlphaFlowResult(
-        times=times[:k], alpha=float(alpha), residual=out["u"],
-        pred_test=out["pred"] if x_test is not None else None, w2_bound=out["w2"],
-        risk=np.mean(out["u"] ** 2, axis=-1), theta0=jax.device_get(theta0), theta=jax.device_get(final),
-        n_steps=out["n_steps"], diverged=diverged)
-
-
-@functools.lru_cache(maxsize=32)
-def _compiled_block(unit, method, rtol, atol):
-    trained = tuple(unit.trained)
-
-    @jax.jit
-    def step_block(state, inputs, *, theta0, x, y, xt, alpha):
-        velocity = make_velocity(unit, x, y)
-
-        def rhs(t, theta):
-            return velocity(theta, alpha)
-
-        def observe(t, theta):
-            sq = sum(jnp.sum((theta[k] - theta0[k]).reshape(theta[k].shape[0], -1) ** 2, axis=1) for k in trained)
-            return {"u": y - network_output(unit, theta, x, alpha),
-                    "pred": network_output(unit, theta, xt, alpha),
-                    "w2": jnp.sqrt(jnp.mean(sq))}
-
-        segment = make_segment_fn(rhs, observe, method=method, rtol=rtol, atol=atol)
-        return jax.lax.scan(segment, state, inputs)
-
-    return step_block
+        times=sol.times, alpha=float(alpha), residual=sol.residual,
+        pred_test=sol.pred_test if x_test is not None else None, w2_bound=sol.w2_bound, risk=sol.risk,
+        theta0=jax.device_get(theta0), theta={k: sol.ys[f"params/{k}"][-1] for k in theta0},
+        n_steps=sol.n_steps, diverged=diverged)

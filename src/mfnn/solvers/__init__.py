@@ -1,14 +1,16 @@
 """Solvers: finite-N SGD and mean-field (DD) limits."""
 
 from ._driver import Method, SaveAt, Solution, solve
-from .anisotropic_dd import AnisotropicDDSolution, AnisotropicModel, solve_anisotropic_dd
-from .noisy_radial import GibbsSolution, NoisyRadialSolution, RadialGrid, solve_gibbs, solve_noisy_radial
-from .particle_dd import ParticleDDSolution, solve_particle_dd
-from .radial_dd import RadialDDSolution, RadialModel, solve_radial_dd
+from .anisotropic_dd import AnisotropicDD, AnisotropicDDSolution, AnisotropicModel, solve_anisotropic_dd
+from .noisy_radial import (GibbsFixedPoint, GibbsSolution, NoisyRadialPDE, NoisyRadialSolution, RadialGrid,
+                           solve_gibbs, solve_noisy_radial)
+from .particle_dd import ParticleDD, ParticleDDSolution, solve_particle_dd
+from .radial_dd import RadialDD, RadialDDSolution, RadialModel, solve_radial_dd
 from .sgd import OnlineSGD, SGDConfig, SGDTrajectory, make_step, simulate_sgd
 
 __all__ = [
     "Method", "SaveAt", "Solution", "solve", "OnlineSGD",
+    "RadialDD", "ParticleDD", "NoisyRadialPDE", "GibbsFixedPoint", "AnisotropicDD",
     "AnisotropicDDSolution", "AnisotropicModel", "solve_anisotropic_dd",
     "GibbsSolution", "NoisyRadialSolution", "RadialGrid", "solve_gibbs", "solve_noisy_radial",
     "ParticleDDSolution", "solve_particle_dd",

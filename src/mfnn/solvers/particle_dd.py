@@ -26,24 +26,30 @@ Time stepping: adaptive Dormand-Prince 5(4) (``rtol``, ``atol``) or RK4 (``dt``)
     d theta = -2 xi grad Psi_lambda dt + 2 sqrt(xi / beta) dB     (Fokker-Planck: 2 xi beta^{-1} Laplacian)
 
 is integrated by Euler-Maruyama with step ``dt`` (strong order 1/2, weak order 1).
+
+``ParticleDD`` is the method of ``mfnn.solve``; ``solve_particle_dd`` the earlier interface.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError, check, check_times
+from ..errors import ConfigError, check, check_times
 from ..numerics.ode import make_segment_fn, segment_inputs
+from ..numerics.pytree import is_tracer, real
 from ..numerics.random import normal as fast_normal
-from ..numerics.schedules import as_schedule
+from ..numerics.schedules import Schedule, as_schedule
 from ..problem.problem import Problem
-from ._segments import run_segments, stack
+from ._driver import Method, SaveAt, solve
+from .fields import choice, legacy_result, static_int, static_positive
+
+__all__ = ["ParticleDD", "ParticleDDSolution", "make_interaction", "solve_particle_dd"]
 
 _tm = jax.tree_util.tree_map
 
@@ -121,106 +127,152 @@ def make_interaction(problem: Problem, interaction: str, n_samples: int, sample_
     return psi_grad, risk
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled_block(problem, interaction, n_samples, sample_seed, chunk, schedule, lam, beta, method, rtol, atol,
-                    h0, save_params):
-    """Compiled scan over save intervals; state = (theta, h) (ODE) or (theta, noise key) (SDE).
+class ParticleDD(Method):
+    """The general DD by M mean-field particles, as a method of ``mfnn.solve`` (module docstring).
 
-    The whole parameter dict is the state (untrained leaves have zero drift), so initial
-    conditions and keys are inputs and repeated solves compile once.
+    ``beta = inf``: the noiseless ODE (``solver`` "dopri5" with ``rtol``/``atol``, or "rk4" with
+    steps <= ``dt``); ``beta < inf``: the Langevin SDE by Euler-Maruyama with step ``dt`` (noise
+    from the ``solve`` key).  Traced: ``lam``, ``beta``, the schedule ``xi`` and the problem's
+    numbers.  Static: ``n_particles``, ``interaction`` ("exact" | "sample" | "auto": exact when the
+    task has exact terms and M <= 4096), ``n_samples``, ``sample_seed``, ``chunk``, the solver and
+    its tolerances/step, and the derived flag ``noisy``.  ``theta0``: initial parameters (default:
+    M draws from the init with fold_in(key, 0)).  Observables: ``risk`` R(rho^M_t), ``w_norm``
+    (particle), ``params/<name>`` (particle, ...) and ``n_steps``.
     """
-    trained = tuple(problem.unit.trained)
-    psi_grad, risk = make_interaction(problem, interaction, n_samples, sample_seed, chunk)
 
-    def drift(t, th):
-        g = psi_grad(th)
-        return {k: (-2.0 * schedule(t) * (g[k] + lam * th[k]) if k in trained else jnp.zeros_like(th[k]))
-                for k in th}
+    n_particles: int = static_int("n_particles", 1000, minimum=1)
+    interaction: str = eqx.field(static=True, default="auto", converter=choice("interaction", ("auto", "exact", "sample")))
+    n_samples: int = static_int("n_samples", 4096, minimum=1)
+    sample_seed: int = static_int("sample_seed", 1, minimum=0, maximum=2**32 - 1)
+    solver: str = eqx.field(static=True, default="dopri5", converter=choice("method", ("dopri5", "rk4")))
+    rtol: float = static_positive("rtol", 1e-6)
+    atol: float = static_positive("atol", 1e-8)
+    dt: float = static_positive("dt", 1e-2)
+    xi: Schedule = eqx.field(default=1.0, converter=as_schedule)
+    lam: float = real("lam", 0.0)
+    beta: float = real("beta", math.inf, allow_inf=True)
+    chunk: int = static_int("chunk", 256, minimum=1)
+    theta0: dict | None = None
+    noisy: bool = eqx.field(static=True, init=False)
 
-    def observe(t, th):
-        out = {"risk": risk(th)}
-        if "w" in th:
-            out["w_norm"] = jnp.linalg.norm(th["w"], axis=-1)
-        if save_params:
-            out["params"] = th
-        return out
+    label = "particle DD"
 
-    if math.isfinite(beta):
-        def segment(carry, inp):
-            th, nkey = carry
+    def __post_init__(self):
+        # static flag from the concrete beta (a malformed beta is reported by its converter)
+        try:
+            self.noisy = math.isfinite(float(self.beta))
+        except (TypeError, ValueError):
+            self.noisy = False
+
+    def __check_init__(self):
+        if is_tracer(self.beta):
+            return
+        check(self.lam >= 0, "lam", f"must be >= 0, got {self.lam}")
+        check(self.beta > 0, "beta", f"must be > 0 (inf = noiseless), got {self.beta}")
+
+    def resolved_interaction(self, problem) -> str:
+        if self.interaction != "auto":
+            return self.interaction
+        return "exact" if problem.task.has_exact_terms(problem.unit) and self.n_particles <= 4096 else "sample"
+
+    def available(self, problem):
+        shapes = problem.unit.param_shapes(problem.d)
+        return ("risk",) + (("w_norm",) if "w" in shapes else ()) + ("n_steps",) + tuple(
+            f"params/{k}" for k in sorted(shapes))
+
+    @property
+    def default_observables(self):
+        return ("risk", "w_norm", "n_steps")
+
+    def dims(self, name):
+        if name == "w_norm":
+            return ("particle",)
+        if name.startswith("params/"):
+            return ("particle", f"{name[7:]}_dim")
+        return ()
+
+    def _terms(self, problem):
+        return make_interaction(problem, self.resolved_interaction(problem), self.n_samples, self.sample_seed, self.chunk)
+
+    def init(self, problem, times, key):
+        check(float(problem.alpha) == 1.0, "alpha",
+              "the particle DD uses alpha = 1 (the kernel module handles alpha-scaled flows)")
+        if self.resolved_interaction(problem) == "exact" and not problem.task.has_exact_terms(problem.unit):
+            raise ConfigError("interaction", "'exact' needs a task with exact population terms for this unit")
+        theta0 = self.theta0
+        if theta0 is None:
+            theta0 = problem.sample_init(jax.random.fold_in(key, 0), self.n_particles, jnp.float64)
+        theta0 = {k: jnp.asarray(v) for k, v in theta0.items()}
+        if self.noisy:
+            inputs = segment_inputs(times, self.dt)
+            inputs["k0"] = np.concatenate([[0], np.cumsum(inputs["n"])[:-1]])
+            aux = jax.random.fold_in(key, 1)
+        else:
+            inputs = segment_inputs(times, self.dt if self.solver == "rk4" else None)
+            aux = jnp.asarray(0.0)  # the adaptive step size carried between intervals
+        inputs["work"] = inputs["t1"] - inputs["t0"]
+        return {"theta": theta0, "aux": aux, "n_steps": jnp.asarray(0)}, inputs
+
+    def _drift(self, problem):
+        trained = tuple(problem.unit.trained)
+        psi_grad, _ = self._terms(problem)
+
+        def drift(t, th):
+            g = psi_grad(th)
+            return {k: (-2.0 * self.xi(t) * (g[k] + self.lam * th[k]) if k in trained else jnp.zeros_like(th[k]))
+                    for k in th}
+
+        return drift, trained
+
+    def segment(self, problem, state, seg):
+        drift, trained = self._drift(problem)
+        th = state["theta"]
+        if self.noisy:
+            nkey = state["aux"]
 
             def body(i, th):
-                t = inp["t0"] + i * inp["dt"]
-                kk = jax.random.fold_in(nkey, inp["k0"] + i)
+                t = seg["t0"] + i * seg["dt"]
+                kk = jax.random.fold_in(nkey, seg["k0"] + i)
                 dr = drift(t, th)
-                amp = 2.0 * jnp.sqrt(schedule(t) * inp["dt"] / beta)
-                return {k: th[k] + inp["dt"] * dr[k]
+                amp = 2.0 * jnp.sqrt(self.xi(t) * seg["dt"] / self.beta)
+                return {k: th[k] + seg["dt"] * dr[k]
                         + (amp * fast_normal(jax.random.fold_in(kk, j), th[k].shape) if k in trained else 0.0)
                         for j, k in enumerate(sorted(th))}
 
-            th = jax.lax.fori_loop(0, inp["n"], body, th)
-            return (th, nkey), dict(observe(inp["t1"], th), n_steps=inp["n"], n_rejected=0 * inp["n"])
-    else:
-        segment = make_segment_fn(drift, observe, method=method, rtol=rtol, atol=atol, h0=h0)
-    return jax.jit(lambda state, inp: jax.lax.scan(segment, state, inp))
+            th = jax.lax.fori_loop(0, seg["n"], body, th)
+            return {"theta": th, "aux": nkey, "n_steps": seg["n"]}
+        step = make_segment_fn(drift, lambda t, y: {}, method=self.solver, rtol=self.rtol, atol=self.atol,
+                               h0=min(self.dt, 1e-2))
+        (th, h), saved = step((th, state["aux"]), seg)
+        return {"theta": th, "aux": h, "n_steps": saved["n_steps"]}
+
+    def observe(self, problem, state, names, fn):
+        th = state["theta"]
+        out = {}
+        if "risk" in names:
+            out["risk"] = self._terms(problem)[1](th)
+        if "w_norm" in names and "w" in th:
+            out["w_norm"] = jnp.linalg.norm(th["w"], axis=-1)
+        out.update({n: th[n[7:]] for n in names if n.startswith("params/")})
+        if "n_steps" in names:
+            out["n_steps"] = state["n_steps"]
+        if fn is not None:
+            out.update(fn(problem, state))
+        return out
 
 
-def solve_particle_dd(
-    problem: Problem,
-    times,
-    *,
-    n_particles: int = 1000,
-    key=0,
-    theta0=None,
-    interaction: str = "auto",
-    n_samples: int = 4096,
-    sample_seed: int = 1,
-    method: str = "dopri5",
-    rtol: float = 1e-6,
-    atol: float = 1e-8,
-    dt: float = 1e-2,
-    xi=1.0,
-    lam: float = 0.0,
-    beta: float = math.inf,
-    chunk: int = 256,
-    save_params: bool = True,
-    progress: bool = False,
-) -> ParticleDDSolution:
-    """Integrate the particle DD (noiseless: ODE; ``beta < inf``: Langevin SDE) and save at ``times``."""
-    check(problem.alpha == 1.0, "alpha", "the particle DD uses alpha = 1 (the kernel module handles alpha-scaled flows)")
-    check(n_particles >= 1, "n_particles", f"must be >= 1, got {n_particles}")
-    check(lam >= 0, "lam", f"must be >= 0, got {lam}")
-    check(beta > 0, "beta", f"must be > 0 (inf = noiseless), got {beta}")
+def solve_particle_dd(problem: Problem, times, *, n_particles: int = 1000, key=0, theta0=None,
+                      interaction: str = "auto", n_samples: int = 4096, sample_seed: int = 1,
+                      method: str = "dopri5", rtol: float = 1e-6, atol: float = 1e-8, dt: float = 1e-2, xi=1.0,
+                      lam: float = 0.0, beta: float = math.inf, chunk: int = 256, save_params: bool = True,
+                      progress: bool = False) -> ParticleDDSolution:
+    """``mfnn.solve(problem, ParticleDD(...), times, key=key)`` as the earlier ``ParticleDDSolution``."""
     times = check_times(times)
-    unit, task = problem.unit, problem.task
-    if interaction == "auto":
-        interaction = "exact" if task.has_exact_terms(unit) and n_particles <= 4096 else "sample"
-    schedule = as_schedule(xi)
-    if isinstance(key, int):
-        key = jax.random.PRNGKey(key)
-    if theta0 is None:
-        theta0 = problem.sample_init(jax.random.fold_in(key, 0), n_particles, jnp.float64)
-    theta0 = {k: jnp.asarray(v) for k, v in theta0.items()}
-    noisy = math.isfinite(beta)
-    step_block = _compiled_block(problem, interaction, n_samples, sample_seed, chunk, schedule, float(lam),
-                                 float(beta), method, rtol, atol, min(dt, 1e-2), save_params)
-    if noisy:
-        inputs = segment_inputs(times, dt)
-        inputs["k0"] = np.concatenate([[0], np.cumsum(inputs["n"])[:-1]])
-        state = (theta0, jax.random.fold_in(key, 1))
-    else:
-        inputs = segment_inputs(times, dt if method == "rk4" else None)
-        state = (theta0, jnp.asarray(0.0))
-
-    t0 = np.concatenate([[0.0], times[:-1]])
-    saved, diverged, _ = run_segments(
-        step_block, state, inputs, n_segments=len(times),
-        finite=lambda s: np.isfinite(s["risk"]), desc=f"particle DD M={n_particles}", progress=progress,
-        work=times - t0, unit="t",
-    )
-    if not saved:
-        raise DivergenceError("particle DD diverged before the first save time")
-    out = stack(saved)
-    k = len(saved)
-    return ParticleDDSolution(times[:k], out["risk"], out.get("w_norm"), out.get("params"), interaction,
-                              out["n_steps"], diverged)
+    m = ParticleDD(n_particles=n_particles, interaction=interaction, n_samples=n_samples, sample_seed=sample_seed,
+                   solver=method, rtol=rtol, atol=atol, dt=dt, xi=xi, lam=lam, beta=beta, chunk=chunk, theta0=theta0)
+    names = [n for n in m.available(problem) if save_params or not n.startswith("params/")]
+    sol = solve(problem, m, SaveAt(times=times, observables=names), key=key, progress=progress, throw=False)
+    diverged = legacy_result(sol, f"particle DD M={n_particles}")
+    params = {n[7:]: v for n, v in sol.ys.items() if n.startswith("params/")} if save_params else None
+    return ParticleDDSolution(sol.times, sol.risk, sol.ys.get("w_norm"), params, m.resolved_interaction(problem),
+                              sol.n_steps, diverged)

@@ -11,7 +11,10 @@ where chat_k are the Hermite coefficients of sigma (``Activation.hermite_coeffs`
 moments of the cosine between two independent uniform directions on S^{d-1}: this IS the exact
 finite-d angular average (the cosine law (1-c^2)^{(d-3)/2} enters only through its moments);
 d = inf keeps k = 0 only (u = (a^2/2) sum_tau m m').  The interaction therefore depends on rhobar
-only through the K moments S_{tau,k} = int chat_k(tau r) rhobar(dr).
+only through the K moments S_{tau,k} = int chat_k(tau r) rhobar(dr).  These formulas live in ONE
+place, ``mfnn.problem.reduced.RadialModel`` (re-exported here), which the noisy radial grid, the
+Gibbs solver and the radial certificates evaluate too.  ``RadialDD`` is the method of
+``mfnn.solve``; ``solve_radial_dd`` is the earlier interface, a thin adapter.
 
 Scheme: Lagrangian quantile particles.  r_j(0) are the midpoint quantiles of rhobar_0, and
 dr_j/dt = -2 xi(t) psi'(r_j) is integrated with adaptive Dormand-Prince 5(4) (default; the user
@@ -26,101 +29,22 @@ are measured in tests/test_radial_dd.py).  psi is even in r (m is), so r = 0 is 
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
-import jax
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError, check, check_times
-from ..numerics.hermite import sphere_cosine_moments
-from ..numerics.schedules import as_schedule
-from ..problem.problem import Problem
-from ..problem.tasks import IsotropicGaussians
-from ..problem.units import ProjectionUnit
+from ..errors import check, check_times
 from ..numerics.ode import make_segment_fn, segment_inputs
-from ._segments import run_segments, stack
+from ..numerics.schedules import Schedule, as_schedule
+from ..problem.problem import Problem
+from ..problem.reduced import RadialModel, interaction_dimension
+from ._driver import Method, solve
+from .fields import choice, legacy_result, static_int, static_positive
 
-
-@dataclass(frozen=True)
-class RadialModel:
-    """psi, psi' and R for radial measures given by particles (equal weights)."""
-
-    activation: object
-    taus: tuple
-    a: float
-    b: float
-    cos_moments: tuple  # E[c^k], k < K
-
-    @classmethod
-    def from_problem(cls, problem: Problem, d_interaction="finite", n_hermite: int = 24):
-        unit, task = problem.unit, problem.task
-        if not isinstance(task, IsotropicGaussians):
-            raise ConfigError("task", "the radial DD needs the isotropic Gaussian task")
-        if not isinstance(unit, ProjectionUnit) or tuple(unit.trained) != ("w",):
-            raise ConfigError("unit", "the radial DD needs sigma(<w,x>+b) with only w trained")
-        if problem.init.a_std or problem.init.b_std or problem.init.symmetric_a:
-            raise ConfigError("init", "the radial DD needs deterministic a and b at initialization")
-        if d_interaction in ("finite", None):
-            d_eff = float(task.d)
-        elif d_interaction in ("inf", math.inf, "infinity"):
-            d_eff = math.inf
-        else:
-            raise ConfigError("d_interaction", f"use 'finite' or 'inf', got {d_interaction!r}")
-        check(n_hermite >= 1, "n_hermite", f"must be >= 1, got {n_hermite}")
-        mom = sphere_cosine_moments(d_eff, n_hermite if math.isfinite(d_eff) else 1)
-        return cls(unit.activation, task.taus, float(problem.init.a_mean * problem.alpha),
-                   float(problem.init.b_mean), tuple(float(m) for m in mom))
-
-    @property
-    def n_terms(self):
-        return len(self.cos_moments)
-
-    def _coeffs(self, r, grad=False):
-        """[(a chat_k(tau r, b), a tau d chat_k/ds) for tau in taus], each (K, M)."""
-        out = []
-        for tau in self.taus:
-            if grad:
-                c, ds, _ = self.activation.coeffs_with_grad(tau * r, self.b, self.n_terms)
-                out.append((self.a * c, self.a * tau * ds))
-            else:
-                out.append((self.a * self.activation.hermite_coeffs(tau * r, self.b, self.n_terms), None))
-        return out
-
-    def moments(self, r):
-        """S_{tau,k} = int a chat_k(tau r) rhobar(dr), shape (2, K)."""
-        return jnp.stack([jnp.mean(c, axis=-1) for c, _ in self._coeffs(r)])
-
-    def psi(self, r, S):
-        """psi(r; rhobar) = v(r) + int u(r, r') rhobar(dr'), given the moments S of rhobar."""
-        (cp, _), (cm, _) = self._coeffs(r)
-        w = jnp.asarray(self.cos_moments)
-        return (-0.5 * (cp[0] - cm[0]) + 0.5 * jnp.einsum("k,k...->...", w * S[0], cp)
-                + 0.5 * jnp.einsum("k,k...->...", w * S[1], cm))
-
-    def dpsi(self, r, S):
-        """psi'(r; rhobar) from the analytic d chat_k / ds."""
-        (_, dp), (_, dm) = self._coeffs(r, grad=True)
-        w = jnp.asarray(self.cos_moments)
-        return (-0.5 * (dp[0] - dm[0]) + 0.5 * jnp.einsum("k,k...->...", w * S[0], dp)
-                + 0.5 * jnp.einsum("k,k...->...", w * S[1], dm))
-
-    def risk(self, r):
-        """R(rhobar) = 1 + 2 int v + int int u  for the empirical measure of the particles r."""
-        S = self.moments(r)
-        w = jnp.asarray(self.cos_moments)
-        v = -0.5 * (S[0, 0] - S[1, 0])
-        return 1.0 + 2.0 * v + 0.5 * jnp.sum(w * S * S)
-
-    def velocity(self, r):
-        """-psi'(r; rhobar^M) (without the 2 xi factor); one coefficient evaluation per tau."""
-        (cp, dp), (cm, dm) = self._coeffs(r, grad=True)
-        S = jnp.stack([jnp.mean(cp, axis=-1), jnp.mean(cm, axis=-1)])
-        w = jnp.asarray(self.cos_moments)
-        return -(-0.5 * (dp[0] - dm[0]) + 0.5 * jnp.einsum("k,k...->...", w * S[0], dp)
-                 + 0.5 * jnp.einsum("k,k...->...", w * S[1], dm))
+__all__ = ["RadialDD", "RadialModel", "RadialDDSolution", "solve_radial_dd"]
 
 
 @dataclass
@@ -144,60 +68,81 @@ class RadialDDSolution:
         return self.radii.mean(axis=1)
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled_block(model: RadialModel, schedule, method, rtol, atol):
-    """Compiled scan over save intervals, cached so repeated solves (seeds, sweeps) compile once."""
+class RadialDD(Method):
+    """The radial DD as a method of ``mfnn.solve``: quantile particles of rhobar_t (module docstring).
 
-    def rhs(t, r):
-        return 2.0 * schedule(t) * model.velocity(r)
-
-    def observe(t, r):
-        return {"r": r, "risk": model.risk(r), "diss": jnp.mean(model.dpsi(r, model.moments(r)) ** 2)}
-
-    segment = make_segment_fn(rhs, observe, method=method, rtol=rtol, atol=atol, post=jnp.abs)
-    return jax.jit(lambda state, inputs: jax.lax.scan(segment, state, inputs))
-
-
-def solve_radial_dd(
-    problem: Problem,
-    times,
-    *,
-    n_particles: int = 4000,
-    method: str = "dopri5",
-    rtol: float = 1e-7,
-    atol: float = 1e-9,
-    dt: float = 0.01,
-    d_interaction="finite",
-    n_hermite: int = 24,
-    xi=1.0,
-    r0=None,
-    progress: bool = False,
-) -> RadialDDSolution:
-    """Solve the radial DD and save at ``times`` (t = 0 may be included).
-
-    ``method``: "dopri5" (adaptive, ``rtol``/``atol``) or "rk4" (fixed steps <= ``dt``).
-    ``d_interaction``: "finite" (exact angular average at the task's d) or "inf".
-    ``r0``: initial radii (default: the M midpoint quantiles of ||w|| under ``problem.init``).
+    Numbers that are physics (the problem's Delta, a, b; the schedule ``xi``) are traced leaves, so a
+    sweep over them compiles once.  Static: ``n_particles``, ``solver`` ("dopri5" adaptive with
+    ``rtol``/``atol``, or "rk4" with steps <= ``dt``), the tolerances (the stepper checks them on
+    the host), ``d_interaction`` ("finite": exact angular average at the task's d; "inf") and
+    ``n_hermite``.  ``r0``: initial radii (default: the midpoint quantiles of ||w|| under the init).
+    Observables: ``risk`` R(rhobar_t), ``radii`` (particle), ``dissipation`` int psi'^2 drhobar
+    (dR/dt = -4 xi x dissipation), ``n_steps`` (accepted steps per save interval).
     """
-    check(n_particles >= 2, "n_particles", f"must be >= 2, got {n_particles}")
-    check(dt > 0, "dt", f"must be > 0, got {dt}")
-    check(rtol > 0 and atol > 0, "rtol", "tolerances must be > 0")
-    times = check_times(times)
-    model = RadialModel.from_problem(problem, d_interaction, n_hermite)
-    schedule = as_schedule(xi)
-    if r0 is None:
-        r0 = problem.init.radius_quantiles(problem.d, n_particles)
-    r0 = jnp.asarray(np.sort(np.abs(np.asarray(r0, dtype=float))))
 
-    step_block = _compiled_block(model, schedule, method, rtol, atol)
-    inputs = segment_inputs(times, dt if method == "rk4" else None)
-    saved, diverged, _ = run_segments(
-        step_block, (r0, jnp.asarray(0.0)), inputs, n_segments=len(times),
-        finite=lambda s: np.isfinite(s["risk"]) & np.all(np.isfinite(s["r"]), axis=-1),
-        desc="radial DD", progress=progress, work=inputs["t1"] - inputs["t0"], unit="t",
-    )
-    if not saved:
-        raise DivergenceError("radial DD diverged before the first save time")
-    out = stack(saved)
-    k = len(saved)
-    return RadialDDSolution(times[:k], out["r"], out["risk"], out["diss"], out["n_steps"], diverged)
+    n_particles: int = static_int("n_particles", 4000, minimum=2)
+    solver: str = eqx.field(static=True, default="dopri5", converter=choice("method", ("dopri5", "rk4")))
+    rtol: float = static_positive("rtol", 1e-7)
+    atol: float = static_positive("atol", 1e-9)
+    dt: float = static_positive("dt", 0.01)
+    d_interaction: str = eqx.field(static=True, default="finite",
+                                   converter=lambda v: "inf" if math.isinf(interaction_dimension(1, v)) else "finite")
+    n_hermite: int = static_int("n_hermite", 24, minimum=1, maximum=4096)
+    xi: Schedule = eqx.field(default=1.0, converter=as_schedule)
+    r0: np.ndarray | None = None
+
+    label = "radial DD"
+    default_observables = ("risk", "radii", "dissipation", "n_steps")
+
+    def dims(self, name):
+        return ("particle",) if name == "radii" else ()
+
+    def model(self, problem, validate=False) -> RadialModel:
+        return RadialModel.from_problem(problem, self.d_interaction, self.n_hermite, validate=validate)
+
+    def init(self, problem, times, key):
+        self.model(problem, validate=True)
+        if self.r0 is None:
+            r0 = problem.init.radius_quantiles(problem.d, self.n_particles)
+        else:
+            r0 = np.asarray(self.r0, dtype=float)
+            check(r0.ndim == 1 and r0.size >= 2, "r0", "needs a 1-d array of at least 2 radii")
+        r0 = np.sort(np.abs(r0))
+        inputs = segment_inputs(times, self.dt if self.solver == "rk4" else None)
+        inputs["work"] = inputs["t1"] - inputs["t0"]
+        return {"r": jnp.asarray(r0), "h": jnp.asarray(0.0), "n_steps": jnp.asarray(0)}, inputs
+
+    def segment(self, problem, state, seg):
+        model = self.model(problem)
+        rhs = lambda t, r: 2.0 * self.xi(t) * model.velocity(r)  # noqa: E731
+        step = make_segment_fn(rhs, lambda t, r: {}, method=self.solver, rtol=self.rtol, atol=self.atol,
+                               post=jnp.abs)
+        (r, h), saved = step((state["r"], state["h"]), seg)
+        return {"r": r, "h": h, "n_steps": saved["n_steps"]}
+
+    def observe(self, problem, state, names, fn):
+        model, r = self.model(problem), state["r"]
+        out = {}
+        if "risk" in names:
+            out["risk"] = model.risk(r)
+        if "radii" in names:
+            out["radii"] = r
+        if "dissipation" in names:
+            out["dissipation"] = jnp.mean(model.grad_psi(r)[0] ** 2)
+        if "n_steps" in names:
+            out["n_steps"] = state["n_steps"]
+        if fn is not None:
+            out.update(fn(problem, state))
+        return out
+
+
+def solve_radial_dd(problem: Problem, times, *, n_particles: int = 4000, method: str = "dopri5",
+                    rtol: float = 1e-7, atol: float = 1e-9, dt: float = 0.01, d_interaction="finite",
+                    n_hermite: int = 24, xi=1.0, r0=None, progress: bool = False) -> RadialDDSolution:
+    """``mfnn.solve(problem, RadialDD(...), times)`` returned as the earlier ``RadialDDSolution``."""
+    times = check_times(times)
+    m = RadialDD(n_particles=n_particles, solver=method, rtol=rtol, atol=atol, dt=dt, d_interaction=d_interaction,
+                 n_hermite=n_hermite, xi=xi, r0=r0)
+    sol = solve(problem, m, times, progress=progress, throw=False)
+    diverged = legacy_result(sol, "radial DD")
+    return RadialDDSolution(sol.times, sol.radii, sol.risk, sol.dissipation, sol.n_steps, diverged)

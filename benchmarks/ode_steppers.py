@@ -18,8 +18,8 @@ before it moved to diffrax (kept below, verbatim, as the reference); ``diffrax``
 compile = JAX trace + lower + backend-compile time of the first call (``jax.monitoring``), run =
 best wall time of the later calls (cached program).  "max |dr|" is the largest difference of the
 final-time particles from the ``hand`` Dormand-Prince run, "dR" that of the final risk.
-(The swap relies on the solver modules calling ``make_segment_fn`` by their module-level name
-inside a ``_compiled_block`` cache; a solver ported to another structure needs the swap adapted.)
+(The swap relies on the solver methods calling ``make_segment_fn`` by their module-level name
+while they are traced; ``jax.clear_caches()`` forces that trace.)
 
     python benchmarks/ode_steppers.py [--repeats 2] [--sde] [--only radial|particle]
 """
@@ -174,7 +174,7 @@ def timed(module, stepper, call, short_call, repeats, compile_repeats):
     try:
         comp = []
         for _ in range(compile_repeats):
-            module._compiled_block.cache_clear()
+            jax.clear_caches()  # the driver compiles per structure: force a fresh trace with this stepper
             wall, cpu, compile_s, _ = _call(short_call)
             comp.append((compile_s, cpu))
         runs = []
@@ -184,7 +184,7 @@ def timed(module, stepper, call, short_call, repeats, compile_repeats):
         return min(comp) + min(runs) + (out,)
     finally:
         module.make_segment_fn = saved
-        module._compiled_block.cache_clear()
+        jax.clear_caches()
 
 
 def pnas_problem(d):

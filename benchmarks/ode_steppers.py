@@ -18,8 +18,8 @@ before it moved to diffrax (kept below, verbatim, as the reference); ``diffrax``
 compile = JAX trace + lower + backend-compile time of the first call (``jax.monitoring``), run =
 best wall time of the later calls (cached program).  "max |dr|" is the largest difference of the
 final-time particles from the ``hand`` Dormand-Prince run, "dR" that of the final risk.
-(The swap relies on the solver modules calling ``make_segment_fn`` by their module-level name
-inside a ``_compiled_block`` cache; a solver ported to another structure needs the swap adapted.)
+(The swap relies on the solver methods calling ``make_segment_fn`` by their module-level name
+while they are traced; ``jax.clear_caches()`` forces that trace.)
 
     python benchmarks/ode_steppers.py [--repeats 2] [--sde] [--only radial|particle]
 """
@@ -42,20 +42,7 @@ import mfnn  # noqa: E402
 from mfnn.numerics import ode  # noqa: E402
 from mfnn.solvers import particle_dd, radial_dd  # noqa: E402
 
-_COMPILE_EVENTS = (
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",
-)
-_compile_secs = [0.0]
-
-
-def _listener(event, duration, **_):
-    if event in _COMPILE_EVENTS:
-        _compile_secs[0] += duration
-
-
-jax.monitoring.register_event_duration_secs_listener(_listener)
+import compile_clock  # noqa: E402  (benchmarks/ is on sys.path when a script here runs)
 
 
 # --- reference: the hand-written steppers mfnn.numerics.ode had before diffrax ------------------
@@ -167,10 +154,10 @@ STEPPERS = {"hand": hand_make_segment_fn, "diffrax": ode.make_segment_fn}
 # --- measurement -------------------------------------------------------------------------------
 def _call(call):
     """(wall s, process CPU s, JAX compile s) of one call."""
-    _compile_secs[0] = 0.0
+    compile_clock.reset()
     w, c = time.perf_counter(), time.process_time()
     out = call()
-    return time.perf_counter() - w, time.process_time() - c, _compile_secs[0], out
+    return time.perf_counter() - w, time.process_time() - c, compile_clock.seconds(), out
 
 
 def timed(module, stepper, call, short_call, repeats, compile_repeats):
@@ -187,7 +174,7 @@ def timed(module, stepper, call, short_call, repeats, compile_repeats):
     try:
         comp = []
         for _ in range(compile_repeats):
-            module._compiled_block.cache_clear()
+            jax.clear_caches()  # the driver compiles per structure: force a fresh trace with this stepper
             wall, cpu, compile_s, _ = _call(short_call)
             comp.append((compile_s, cpu))
         runs = []
@@ -197,7 +184,7 @@ def timed(module, stepper, call, short_call, repeats, compile_repeats):
         return min(comp) + min(runs) + (out,)
     finally:
         module.make_segment_fn = saved
-        module._compiled_block.cache_clear()
+        jax.clear_caches()
 
 
 def pnas_problem(d):

@@ -53,21 +53,7 @@ except ImportError:  # optional: pip install "mfnn[bench]"
 
 N, D, DELTA, KAPPA, EPS = 800, 40, 0.8, 0.8, 1e-5
 
-# --- compile-time accounting ------------------------------------------------------------------
-_COMPILE_EVENTS = (
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",
-)
-_compile_secs = [0.0]
-
-
-def _listener(event, duration, **_):
-    if event in _COMPILE_EVENTS:
-        _compile_secs[0] += duration
-
-
-jax.monitoring.register_event_duration_secs_listener(_listener)
+import compile_clock  # noqa: E402  (benchmarks/ is on sys.path when a script here runs)
 
 
 def problem():
@@ -79,12 +65,12 @@ def run_seconds(prob, engine, dtype, replicas, steps):
     """Wall seconds of one simulate_sgd call of ``steps`` steps, minus its compilation time."""
     cfg = SGDConfig(n_neurons=N, eps=EPS, times=(0.0, steps * EPS), replicas=replicas,
                     dtype=dtype, engine=engine)
-    _compile_secs[0] = 0.0
+    compile_clock.reset()
     t0 = time.perf_counter()
     traj = simulate_sgd(prob, cfg, 0)
     wall = time.perf_counter() - t0
     assert int(traj.steps[-1]) == steps and not traj.diverged
-    return wall - _compile_secs[0]
+    return wall - compile_clock.seconds()
 
 
 def measure_sgd(prob, engine, dtype, replicas, *, steps, seconds, repeats):

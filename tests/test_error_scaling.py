@@ -65,6 +65,7 @@ def test_gap_statistics_triangle_inequality():
     assert np.allclose(s0["gap"], 0.1) and np.allclose(s0["fluct"], 0.0) and abs(s0["bias"] - 0.1) < 1e-12
 
 
+@pytest.mark.slow  # 40 s; reduce/render/fits of this experiment are in the fast tier (test_gap_points.py)
 def test_pnas_error_scaling_quick(tmp_path):
     p = run_experiment("pnas-error-scaling", out=tmp_path / "e", quick=True, progress=False)
     s = json.loads((p / "summary.json").read_text())

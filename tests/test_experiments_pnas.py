@@ -84,7 +84,7 @@ def test_pnas_failure_points_are_content_keyed():
     assert exp.estimate(dataclasses.replace(cfg, eps=1e-12))["seconds"] > 86400  # 5e10 steps per kappa: days
 
 
-@pytest.mark.parametrize("overrides", [{}, {"d": "inf"}])
+@pytest.mark.parametrize("overrides", [pytest.param({}, marks=pytest.mark.slow), {"d": "inf"}])  # finite d: 40 s
 def test_pnas_risk_vs_delta_quick(tmp_path, overrides):
     path = run_experiment("pnas-risk-vs-delta", out=tmp_path / "rvd", quick=True, progress=False,
                           overrides=overrides)

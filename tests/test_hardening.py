@@ -280,9 +280,10 @@ def test_contract_divergence_finishes_with_summary_figures_and_exit_3(dummies, t
     s = read_json(out / "summary.json")
     assert s["result"] == "diverged" and s["stopped_in"]["point"] == 1 and s["stopped_in"]["of"] == 3
     assert "non-finite risk at save 2" in s["stopped_in"]["message"]
-    assert s["final_risk"] == [4.0, 2.0]  # the diverged point reduced up to its last finite save
+    assert s["final_risk"] == [4.0, 2.0, 4.0]  # the diverged point reduced up to its last finite save
     assert (out / "risk.png").stat().st_size > 0 and "risk.png" in s["figures"]
-    assert Dummy.calls == [0, 1]  # stopped at the diverged point
+    assert Dummy.calls == [0, 1, 2]  # the independent points after it still run
+    assert [d["point"] for d in s["diverged_points"]] == [1]
     res = CliRunner().invoke(main, ["run", "test-dummy", "--out", str(tmp_path / "c"), "--set", "diverge_at=0"])
     assert res.exit_code == 3, res.output
     lines = res.output.strip().splitlines()
@@ -334,11 +335,11 @@ def test_divergence_raised_inside_compute_keeps_its_partial_saves(dummies, tmp_p
     assert e.value.run_dir == out and not (tmp_path / "r.partial").exists()
     s = read_json(out / "summary.json")
     assert s["result"] == "diverged" and s["stopped_in"]["point"] == 1 and "step 7" in s["stopped_in"]["message"]
-    assert len(list((out / "points").glob("*.nc"))) == 1  # what the run saved is kept
+    assert len(list((out / "points").glob("*.nc"))) == 2  # what the run saved is kept, the others ran
     assert (out / s["stopped_in"]["saved"]).is_file() and s["stopped_in"]["saved"] == "diverged_saves.nc"
     with xr.open_dataset(out / "diverged_saves.nc", engine="scipy") as ds:
         assert ds.sizes["save"] == 2
-    assert s["final_risk"] == [4.0] and Dummy.calls == [0, 1]  # reduced over the points before it
+    assert s["final_risk"] == [4.0, 4.0] and Dummy.calls == [0, 1, 2]  # reduced over the other points
 
 
 def test_divergence_flagged_by_reduce(dummies, tmp_path):

@@ -36,7 +36,7 @@ from pathlib import Path  # noqa: E402
 
 import click  # noqa: E402
 
-from .errors import ConfigError, DivergenceError, RunInterrupted  # noqa: E402
+from .errors import ConfigError, DivergenceError  # noqa: E402
 
 
 def _line(field: str, msg: str) -> str:

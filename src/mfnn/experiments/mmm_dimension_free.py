@@ -18,16 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
 import numpy as np
 import xarray as xr
 
-from ..analysis.gap_points import dd_risk_point, fit_or_none, gap_table, sgd_risk_point
+from ..analysis.gap_points import fit_or_none, gap_table
 from ..analysis.scaling import exponent_summary
 from ..errors import check
 from .base import Experiment, ExperimentConfig, Point, register
 from .pieces import (DDFields, IsotropicFields, ReplicaFields, check_range, check_save_grid, check_sweep,
-                     divergence_summary, dominant_field, pop_isotropic_problem)
+                     divergence_summary, dominant_field, gap_point)
 from .scaling_plots import plot_dimension_free
 
 
@@ -96,11 +95,7 @@ class MMMDimensionFree(Experiment):
         return out
 
     def compute(self, point, progress=False):
-        problem, p = pop_isotropic_problem(point.params)
-        kind, times = p.pop("kind"), p.pop("times")
-        if kind == "dd":
-            return dd_risk_point(problem, times, n_particles=p["dd_particles"], rtol=p["dd_rtol"], progress=progress)
-        return sgd_risk_point(problem, times, key=jax.random.PRNGKey(point.seed), progress=progress, **p)
+        return gap_point(point, progress)
 
     def reduce(self, cfg, results):
         by = {(p.params["d"], p.params["kind"], p.params.get("n_neurons"), p.params.get("eps")): results[p.key]

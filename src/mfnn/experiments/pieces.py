@@ -308,3 +308,17 @@ class ReplicaFields:
         check(2 <= self.replicas <= 4096, "replicas", f"must be in [2, 4096] (fluctuations), got {self.replicas}")
         check(self.engine in ("auto", "generic", "blocked"), "engine",
               f"use auto, generic or blocked, got {self.engine!r}")
+
+
+def gap_point(point, progress: bool = False):
+    """The dataset of one point of an SGD -> DD gap sweep: the DD reference risk (``kind`` "dd")
+    or the replicas of one SGD run (``kind`` "sgd"), keyed by the point's own seed."""
+    import jax
+
+    from ..analysis.gap_points import dd_risk_point, sgd_risk_point
+
+    problem, p = pop_isotropic_problem(point.params)
+    kind, times = p.pop("kind"), p.pop("times")
+    if kind == "dd":
+        return dd_risk_point(problem, times, n_particles=p["dd_particles"], rtol=p["dd_rtol"], progress=progress)
+    return sgd_risk_point(problem, times, key=jax.random.PRNGKey(point.seed), progress=progress, **p)

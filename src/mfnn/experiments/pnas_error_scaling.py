@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import jax
 import numpy as np
 import xarray as xr
 
-from ..analysis.gap_points import dd_risk_point, fit_or_none, gap_table, sgd_risk_point, sweep_means
+from ..analysis.gap_points import fit_or_none, gap_table, sweep_means
 from ..analysis.scaling import exponent_summary
 from .base import Experiment, ExperimentConfig, Point, register
 from .pieces import (DDFields, IsotropicFields, ReplicaFields, check_range, check_save_grid, check_sweep,
-                     divergence_summary, dominant_field, pop_isotropic_problem)
+                     divergence_summary, dominant_field, gap_point)
 from .scaling_plots import plot_gap_sweeps
 
 
@@ -87,11 +86,7 @@ class PnasErrorScaling(Experiment):
         return [dd, *sgd.values()]
 
     def compute(self, point, progress=False):
-        problem, p = pop_isotropic_problem(point.params)
-        kind, times = p.pop("kind"), p.pop("times")
-        if kind == "dd":
-            return dd_risk_point(problem, times, n_particles=p["dd_particles"], rtol=p["dd_rtol"], progress=progress)
-        return sgd_risk_point(problem, times, key=jax.random.PRNGKey(point.seed), progress=progress, **p)
+        return gap_point(point, progress)
 
     def reduce(self, cfg, results):
         pts = self.points(cfg)

@@ -273,13 +273,16 @@ def _stopped_in(i: int, points: list, message: str) -> dict:
 def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool = False):
     """``points -> compute -> reduce -> render`` into ``run``; returns ``(result, summary)``.
 
-    The run stops at the first point that diverged -- its Dataset says ``attrs["result"] ==
-    "diverged"``, or its compute raised ``DivergenceError`` (the exception's ``partial`` saves go to
-    ``diverged_saves.nc``) -- and reduces and renders the points it has.  The result is "diverged"
-    when a point diverged or ``reduce``'s summary says ``"result": "diverged"``."""
+    A point that diverged -- its Dataset says ``attrs["result"] == "diverged"`` (kept with the
+    saves before the blow-up), or its compute raised ``DivergenceError`` (the exception's
+    ``partial`` saves go to ``diverged_saves.nc``, or ``diverged_saves_<key>.nc`` after the first)
+    -- does not stop the others: the points are independent, so every one is computed, then
+    reduced and rendered.  ``summary["stopped_in"]`` names the first diverged point and
+    ``summary["diverged_points"]`` all of them.  The result is "diverged" when a point diverged or
+    ``reduce``'s summary says ``"result": "diverged"``."""
     points = list(exp.points(cfg))
     results: dict = {}
-    stopped = None
+    diverged: list = []
     state["phase"] = "compute"
     for i, point in enumerate(points):
         state["point"] = {"index": i, "of": len(points), "key": point.key}
@@ -295,11 +298,13 @@ def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool =
             try:
                 ds = _call_compute(exp, point, progress)
             except DivergenceError as e:  # a solver that diverged before saving anything it could return
-                stopped = _stopped_in(i, points, str(e).splitlines()[0] if str(e) else "diverged")
-                saved = _save_partial(run, e.partial, "diverged_saves.nc")
+                where = _stopped_in(i, points, str(e).splitlines()[0] if str(e) else "diverged")
+                name = "diverged_saves.nc" if not diverged else f"diverged_saves_{point.key}.nc"
+                saved = _save_partial(run, e.partial, name)
                 if saved:
-                    stopped["saved"] = saved
-                break
+                    where["saved"] = saved
+                diverged.append(where)
+                continue
             if str(ds.attrs.get("result", "")) == "interrupted":  # a solver stopped inside the point:
                 run.write_dataset(f"points/{point.key}.interrupted.nc", ds)  # kept, but not resumed from
                 signum = _signals.stop_requested()
@@ -307,8 +312,8 @@ def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool =
             run.write_dataset(f"points/{point.key}.nc", ds)
         results[point.key] = ds
         if str(ds.attrs.get("result", "successful")) == "diverged":
-            stopped = _stopped_in(i, points, str(ds.attrs.get("message", "non-finite values")))
-            break
+            diverged.append(_stopped_in(i, points, str(ds.attrs.get("message", "non-finite values"))))
+    stopped = diverged[0] if diverged else None
     state["point"] = None
     _stop_check(state)
 
@@ -353,6 +358,7 @@ def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool =
     state["phase"] = "finalize"
     summary["points"] = [p.key for p in points[: len(results)]]
     if stopped is not None:
-        # where the run stopped (which point); the experiment's own "stopped_at" (a time) is kept
+        # the first diverged point, and all of them; the experiment's own "stopped_at" (a time) is kept
         summary["stopped_in"] = stopped
+        summary["diverged_points"] = [{k: d[k] for k in ("point", "key", "message")} for d in diverged]
     return "diverged" if stopped is not None or summary.get("result") == "diverged" else "successful", summary

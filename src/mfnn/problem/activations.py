@@ -169,24 +169,29 @@ class PiecewiseLinear(Activation):
         r = lambda m: m.reshape((P,) + (1,) * len(shape))  # noqa: E731
         return r(lo_inf), r(hi_inf)
 
+    # value and deriv are on the SGD hot path: unrolled over the (static) pieces with scalar
+    # slopes, the shape of the computation the blocked engine was tuned on (no (..., P) arrays)
     def value(self, t):
         t = jnp.asarray(t)
-        lo, hi, slope, anchor_t, anchor_v = self._pieces(_float_dtype(t))
-        tt = t[..., None]
+        lo, hi, slope, _, anchor_v = self._pieces(_float_dtype(t))
+        n = slope.shape[0]
         # first piece: v_0 + left (t - bp_0) for t < bp_0; each later piece adds its slope over
         # the part of (lo, hi) below t (the last piece's hi is +inf)
         out = anchor_v[0] + slope[0] * jnp.minimum(t - lo[0], 0.0)
-        upper = jnp.concatenate([hi[1:-1], jnp.full((1,), jnp.inf, hi.dtype)])
-        return out + jnp.sum(slope[1:] * (jnp.clip(tt, lo[1:], upper) - anchor_t[1:]), axis=-1)
+        for j in range(1, n):
+            part = jnp.maximum(t - lo[j], 0.0) if j == n - 1 else jnp.clip(t, lo[j], hi[j]) - lo[j]
+            out = out + slope[j] * part
+        return out
 
     def deriv(self, t):
         t = jnp.asarray(t)
         lo, hi, slope, _, _ = self._pieces(_float_dtype(t))
-        tt = t[..., None]
         n = slope.shape[0]
-        above = jnp.where(jnp.arange(n) == 0, True, tt > lo)
-        below = jnp.where(jnp.arange(n) == n - 1, True, tt <= hi)
-        return jnp.sum(jnp.where(above & below, slope, 0.0), axis=-1)
+        out = jnp.zeros_like(t)
+        for j in range(n):
+            inside = (t <= hi[j]) if j == 0 else (t > lo[j]) if j == n - 1 else (t > lo[j]) & (t <= hi[j])
+            out = out + jnp.where(inside, slope[j], 0.0)
+        return out
 
     def _limits(self, s, b):
         """Standardized limits (lo - b)/s, (hi - b)/s of every piece, clipped, shape (P, ...)."""

@@ -16,7 +16,7 @@ from ..errors import check
 from ..numerics.random import normal as fast_normal
 from . import population
 from ..numerics.pytree import Module, is_tracer, real, to_int
-from .population import GaussianProjectionTerms, mehler_pair_sum, theta_dtype  # noqa: F401  (re-exports)
+from .population import GaussianProjectionTerms
 from .units import ProjectionUnit, Unit
 
 

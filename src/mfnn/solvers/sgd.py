@@ -38,22 +38,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError, check, check_times
+from ..errors import ConfigError, check, check_times
 from ..numerics.random import normal as fast_normal
 from ..numerics.schedules import Schedule, as_schedule
 from ..numerics.pytree import is_tracer, real, to_int
 from ..problem.problem import Problem
 from ._driver import Method, SaveAt, solve
+from .fields import choice, legacy_result
 
 NOISE_C = {"pde": 2.0, "as_printed": math.sqrt(2.0)}
 _MAX_STEPS = 2**62  # step counters are int64
-
-
-def _choice(field, options):
-    def conv(v):
-        check(isinstance(v, str) and v in options, field, f"use one of {sorted(options)}, got {v!r}")
-        return v
-    return conv
 
 
 class OnlineSGD(Method):
@@ -75,10 +69,10 @@ class OnlineSGD(Method):
     xi: Schedule = eqx.field(default=1.0, converter=as_schedule)
     lam: float = real("lam", 0.0)
     beta: float = real("beta", math.inf, allow_inf=True)
-    noise_convention: str = eqx.field(static=True, default="pde", converter=_choice("noise_convention", NOISE_C))
+    noise_convention: str = eqx.field(static=True, default="pde", converter=choice("noise_convention", tuple(NOISE_C)))
     replicas: int = eqx.field(static=True, default=1, converter=lambda v: to_int("replicas", v, minimum=1, maximum=2**16))
-    dtype: str = eqx.field(static=True, default="float64", converter=_choice("dtype", ("float32", "float64")))
-    engine: str = eqx.field(static=True, default="auto", converter=_choice("engine", ("auto", "generic", "blocked")))
+    dtype: str = eqx.field(static=True, default="float64", converter=choice("dtype", ("float32", "float64")))
+    engine: str = eqx.field(static=True, default="auto", converter=choice("engine", ("auto", "generic", "blocked")))
     noisy: bool = eqx.field(static=True, init=False)
     decay: bool = eqx.field(static=True, init=False)
 
@@ -309,15 +303,10 @@ def simulate_sgd(problem: Problem, config: SGDConfig, key, *, progress: bool = F
     names = tuple(n for n in names if n in method.available(problem))
     sol = solve(problem, method, SaveAt(times=config.times, observables=names), key=key, progress=progress,
                 throw=False)
-    if sol.result == "interrupted":
-        from ..errors import RunInterrupted
-
-        raise RunInterrupted(sol.message, partial=sol)
-    if not len(sol.times):
-        raise DivergenceError("SGD diverged before the first save time", partial=sol)
+    diverged = legacy_result(sol, "SGD")
     sw = lambda a: None if a is None else np.swapaxes(a, 0, 1)  # noqa: E731  (time, replica) -> (replica, time)
     params = {k[7:]: sw(v) for k, v in sol.ys.items() if k.startswith("params/")} or None
     steps = config.save_steps[: len(sol.times)]
     return SGDTrajectory(times=steps * config.eps, steps=steps, risk=sw(sol.ys["risk"]), w_norm=sw(sol.ys.get("w_norm")),
                          a=sw(sol.ys.get("a")), b=sw(sol.ys.get("b")), params=params,
-                         diverged=sol.result == "diverged")
+                         diverged=diverged)

@@ -40,6 +40,7 @@ def test_sample_interaction_converges_to_exact_at_mc_rate():
     assert 2.5 < errs[0] / errs[1] < 6.5, errs
 
 
+@pytest.mark.slow  # 36-88 s: M up to 1024 particles against the radial DD
 def test_particle_dd_approaches_radial_dd_as_M_grows():
     prob = problem()
     ts = [0.0, 0.5, 1.0, 2.0]

@@ -36,6 +36,7 @@ def _check_diverged(out, res, lines, figure):
     assert shown.exit_code == 0 and "RESULT: DIVERGED" in shown.output
 
 
+@pytest.mark.slow  # 22 s: a whole quick sweep
 def test_scaling_family_sgd_divergence_exits_3(tmp_path, monkeypatch):
     real = population.GaussianProjectionTerms.risk
     monkeypatch.setattr(population.GaussianProjectionTerms, "risk",
@@ -47,6 +48,7 @@ def test_scaling_family_sgd_divergence_exits_3(tmp_path, monkeypatch):
     _check_diverged(out, res, lines, "error_scaling")
 
 
+@pytest.mark.slow  # 14 s: a whole quick run
 def test_kernel_family_flow_divergence_exits_3(tmp_path, monkeypatch):
     import mfnn.experiments.mmm_kernel_limit as mod
 

@@ -42,6 +42,7 @@ def test_pnas_isotropic_points_estimate_and_truncated_reduce(tmp_path):
         fig.savefig(tmp_path / f"{stem}.png")
 
 
+@pytest.mark.slow  # 19-22 s: quick end-to-end run (its keys and bad input stay in the fast tier)
 def test_pnas_failure_quick(tmp_path):
     path = run_experiment("pnas-failure", out=tmp_path / "fail", quick=True, progress=False)
     s = json.loads((path / "summary.json").read_text())

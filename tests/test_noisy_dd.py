@@ -83,6 +83,7 @@ def test_noisy_sgd_matches_noisy_pde_with_pde_convention():
     assert abs(m2 - mean_r[2 * beta]) < 4 * se2 + 0.015
 
 
+@pytest.mark.slow  # 17-50 s: Langevin particles vs the PDE
 def test_langevin_particles_match_noisy_radial_pde():
     """McKean-Vlasov Langevin particles (d theta = -2 xi grad Psi_lambda dt + 2 sqrt(xi/beta) dB)
     have the ||w|| law of the noisy radial PDE."""

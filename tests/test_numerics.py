@@ -281,3 +281,16 @@ def test_segment_fn_rejects_unknown_method():
     with pytest.raises(mfnn.ConfigError) as e:
         make_segment_fn(lambda t, y: y, lambda t, y: {}, method="euler")
     assert e.value.field == "method"
+
+
+def test_fixed_step_budget_refused_before_running():
+    """RK4 step counts that could not finish (or would overflow a save interval's step limit) are
+    refused with a ConfigError naming dt, before anything is compiled."""
+    from mfnn.numerics.ode import MAX_STEPS, segment_inputs
+
+    inp = segment_inputs([0.0, 1.0, 2.0], 0.25)
+    assert list(inp["n"]) == [0, 4, 4]
+    for times, dt in (([0.0, 1.0], 1e-12), ([0.0, 2.0 * MAX_STEPS], 1.0)):
+        with pytest.raises(mfnn.ConfigError) as e:
+            segment_inputs(times, dt)
+        assert e.value.field == "dt"

@@ -15,7 +15,8 @@ def problem(d=10, unit=None):
     return mfnn.Problem(unit or mfnn.sigma_w(), mfnn.IsotropicGaussians(d=d, delta=0.8), mfnn.GaussianInit(kappa=0.8))
 
 
-@pytest.mark.parametrize("unit", [mfnn.sigma_w(), mfnn.ProjectionUnit(mfnn.Tanh(), trained=("a", "b", "w"))])
+@pytest.mark.parametrize("unit", [pytest.param(mfnn.sigma_w(), marks=pytest.mark.slow),  # 18-32 s
+                                  mfnn.ProjectionUnit(mfnn.Tanh(), trained=("a", "b", "w"))])
 def test_exact_interaction_is_half_M_times_risk_gradient(unit):
     """grad Psi(theta_i; rho^M) = (M/2) grad_{theta_i} R(rho^M)  (PNAS 2018, derived identity)."""
     prob = problem(unit=unit)
@@ -28,6 +29,7 @@ def test_exact_interaction_is_half_M_times_risk_gradient(unit):
         np.testing.assert_allclose(g[k], 20.0 * g_risk[k], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow  # 15-30 s: Monte Carlo rate over sample sizes
 def test_sample_interaction_converges_to_exact_at_mc_rate():
     prob = problem()
     theta = prob.sample_init(jax.random.PRNGKey(4), 30, jnp.float64)

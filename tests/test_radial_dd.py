@@ -206,6 +206,7 @@ def test_particle_number_convergence_is_first_order(m_study):
 # ----------------------------------------------------------------------------- convergence in time
 
 
+@pytest.mark.slow  # 12-16 s: RK4 order under step refinement
 def test_rk4_time_convergence():
     prob = isotropic()
     dts = (0.02, 0.01, 0.005, 0.0025)

@@ -194,6 +194,9 @@ def make_segment_fn(rhs, observe, *, method="dopri5", rtol=1e-7, atol=1e-9, post
     return segment
 
 
+MAX_FIXED_STEPS = 1e9  # total fixed (RK4) steps of one solve: at >= 1 us per step, beyond a day
+
+
 def segment_inputs(times, dt_max=None):
     """Per-save-segment inputs: t0, t1 and, when dt_max is given, RK4 step counts n and steps dt."""
     times = np.asarray(times, dtype=float)
@@ -201,7 +204,15 @@ def segment_inputs(times, dt_max=None):
     gaps = times - t0
     inp = {"t0": t0, "t1": times}
     if dt_max is not None:
-        n = np.where(gaps > 0, np.ceil(gaps / dt_max - 1e-9), 0).astype(np.int64)
+        steps = np.where(gaps > 0, np.ceil(gaps / dt_max - 1e-9), 0)
+        # fixed steps: refuse a run whose step count cannot finish (or overflows the counter)
+        check(float(np.sum(steps)) <= MAX_FIXED_STEPS, "dt",
+              f"{float(np.sum(steps)):.3g} fixed steps of dt <= {dt_max:g} up to t = {times[-1]:g} exceed "
+              f"{MAX_FIXED_STEPS:.0e}; raise dt or shorten the save times")
+        check(float(np.max(steps)) <= MAX_STEPS, "dt",
+              f"{float(np.max(steps)):.3g} fixed steps in one save interval exceed {MAX_STEPS:.0e}; add save "
+              f"times or raise dt")
+        n = steps.astype(np.int64)
         inp["n"] = n
         inp["dt"] = np.where(n > 0, gaps / np.maximum(n, 1), 0.0)
     else:

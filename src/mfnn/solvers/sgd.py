@@ -98,7 +98,8 @@ class OnlineSGD(Method):
 
     def save_steps(self, times) -> np.ndarray:
         """Step indices k = round(t / eps) of the save times (checked against int64 overflow)."""
-        steps = np.round(np.asarray(times, dtype=float) / float(self.eps))
+        with np.errstate(over="ignore"):  # an overflow is reported just below
+            steps = np.round(np.asarray(times, dtype=float) / float(self.eps))
         check(bool(np.all(steps < _MAX_STEPS)), "eps", f"t / eps = {steps.max():.3g} steps overflows the step counter")
         return steps.astype(np.int64)
 

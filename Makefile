@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all bench clean
+.PHONY: demo test test-slow test-all bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,5 +26,13 @@ test-all: test test-slow
 bench: $(STAMP)  ## SGD throughput vs NumPy, JAX and PyTorch loops (torch: pip install -e '.[bench]')
 	$(PY) benchmarks/sgd_throughput.py
 
+docs: $(VENV)/.docs-installed  ## the documentation site into site/ (tutorials executed; offline: math as MathML)
+	NO_MKDOCS_2_WARNING=1 JAX_PLATFORMS=cpu $(PY) -m mkdocs build --strict
+	$(PY) scripts/check_offline.py site
+
+$(VENV)/.docs-installed: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,docs]"
+	touch $@
+
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache site

@@ -15,8 +15,11 @@ import importlib
 import inspect
 import math
 
-# solver adapters that are being removed in favour of ``mfnn.solve`` (never documented)
+# solver adapters (and the result types only they return) that are being removed in favour of
+# ``mfnn.solve``: never documented
 RETIRED = frozenset({"simulate_sgd", "SGDConfig", "SGDTrajectory", "solve_radial_dd", "solve_particle_dd",
+                     "RadialDDSolution", "ParticleDDSolution", "NoisyRadialSolution", "GibbsSolution",
+                     "AnisotropicDDSolution", "AlphaFlowResult",
                      "solve_noisy_radial", "solve_gibbs", "solve_anisotropic_dd", "alpha_gradient_flow",
                      "legacy_result"})
 

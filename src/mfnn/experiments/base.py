@@ -1,6 +1,6 @@
 """The experiment contract: a config dataclass with the paper's defaults, a ``--quick`` preset,
 ``points -> compute -> reduce -> render`` (docs/architecture.md, section 4) and the registry that
-``mfnn list`` / ``mfnn run`` read.  Config parsing and validation live in
+``mfnn list`` / ``mfnn run`` read (``REGISTRY``: experiment name -> instance, filled by ``register``).  Config parsing and validation live in
 :mod:`mfnn.experiments.config`, the runner in :mod:`mfnn.experiments.runner`.
 
 An experiment module defines::
@@ -39,6 +39,9 @@ REGISTRY: dict[str, "Experiment"] = {}
 
 @dataclass(frozen=True)
 class ExperimentConfig:
+    """Base of every experiment's frozen config dataclass: ``seed``, the ``INF_OK`` and ``BOUNDS``
+    class variables read by :mod:`mfnn.experiments.config`, and ``validate()`` for the rest."""
+
     seed: int = 0
 
     INF_OK: ClassVar[tuple] = ()
@@ -122,6 +125,7 @@ class Experiment:
 
 
 def register(cls):
+    """Class decorator: instantiate an ``Experiment`` subclass and add it to ``REGISTRY`` under its ``name``."""
     inst = cls()
     if inst.name in REGISTRY:
         raise RuntimeError(f"duplicate experiment name {inst.name}")
@@ -130,6 +134,7 @@ def register(cls):
 
 
 def get(name: str) -> Experiment:
+    """The registered experiment called ``name`` (``ConfigError`` on the field ``experiment`` if none)."""
     from . import _all  # noqa: F401  (imports every experiment module)
 
     if not isinstance(name, str) or name not in REGISTRY:
@@ -138,6 +143,7 @@ def get(name: str) -> Experiment:
 
 
 def all_experiments() -> dict:
+    """Every registered experiment, name -> instance, sorted by name (imports every experiment module)."""
     from . import _all  # noqa: F401
 
     return dict(sorted(REGISTRY.items()))

@@ -16,6 +16,8 @@ from .pytree import Module, is_tracer, real
 
 
 class Schedule(Module):
+    """A step-size schedule t -> xi(t) (PNAS 2018 eq. 7: the DD runs at speed 2 xi(t)); numbers are leaves."""
+
     def __call__(self, t):  # pragma: no cover - interface
         raise NotImplementedError
 

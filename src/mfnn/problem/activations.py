@@ -267,10 +267,13 @@ def ramp(t1=0.5, t2=1.5, s1=-2.5, s2=7.5) -> PiecewiseLinear:
 
 
 def relu() -> PiecewiseLinear:
+    """The ReLU max(0, t) as a ``PiecewiseLinear`` activation (closed-form Gaussian moments; COLT 2019 sec. 4)."""
     return PiecewiseLinear((0.0,), (0.0,), 0.0, 1.0, name="relu")
 
 
 class Tanh(Activation):
+    """sigma(t) = tanh(t) (Gaussian moments by quadrature)."""
+
     name: str = eqx.field(static=True, default="tanh")
 
     def value(self, t):
@@ -281,6 +284,8 @@ class Tanh(Activation):
 
 
 class Sigmoid(Activation):
+    """The logistic sigma(t) = 1 / (1 + e^-t) (Gaussian moments by quadrature)."""
+
     name: str = eqx.field(static=True, default="sigmoid")
 
     def value(self, t):
@@ -292,6 +297,8 @@ class Sigmoid(Activation):
 
 
 class Erf(Activation):
+    """sigma(t) = erf(t) (the closed-form erf kernel of ``mfnn.kernel.erf_kernel`` uses it)."""
+
     name: str = eqx.field(static=True, default="erf")
 
     def value(self, t):

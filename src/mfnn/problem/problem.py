@@ -21,6 +21,19 @@ class Problem(Module):
 
     ``alpha`` = 1 is the mean-field scaling of PNAS 2018; alpha > 1 is the COLT 2019 kernel-limit
     scaling (eq. 13).
+
+    Parameters
+    ----------
+    unit : Unit
+        sigma_*(x; theta) for one neuron (e.g. ``sigma_w(ramp(...))``, ``ProjectionUnit``).
+    task : Task
+        the data law of (x, y) (e.g. ``IsotropicGaussians(d, delta)``).
+    init : Init
+        the initial law rho_0 of theta_i (default ``GaussianInit()``).
+    alpha : float
+        output scaling: 1 mean field, > 1 towards the kernel (lazy) limit.
+    constraint : Constraint, optional
+        a manifold for the parameters (e.g. ``Sphere("w")``).
     """
 
     unit: Unit

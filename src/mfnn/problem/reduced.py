@@ -1,5 +1,7 @@
 """Symmetry-reduced population terms: ONE feature model gives v, u, psi, grad psi and R.
 
+``ANISOTROPIC_COORDS`` = ("a", "b", "r1", "r2") names the anisotropic coordinates.
+
 Setting: a two-class Gaussian mixture (y = +1 / -1 with probability 1/2 each, class scales
 tau_+ = 1 + Delta, tau_- = 1 - Delta) and the projection unit a sigma(<w, x> + b) (PNAS 2018
 eq. 1).  When the task and the initial law are invariant under a group G acting on w (all

@@ -37,9 +37,17 @@ SUCCESSFUL, DIVERGED, INTERRUPTED = "successful", "diverged", "interrupted"
 
 
 class SaveAt(Module):
-    """Where and what to save: ``times`` (non-decreasing, >= 0; t = 0 allowed), the names of the
-    observables (None: the method's defaults) and an optional user function
-    ``fn(problem, state) -> dict of arrays`` evaluated at every save inside the compiled program."""
+    """Where and what to save.
+
+    Parameters
+    ----------
+    times : array of float
+        non-decreasing, >= 0 (t = 0 allowed).
+    observables : tuple of str, optional
+        the names to save (None: the method's defaults; ``method.available(problem)`` lists them).
+    fn : callable, optional
+        ``fn(problem, state) -> dict of arrays``, evaluated at every save inside the compiled program.
+    """
 
     times: np.ndarray = eqx.field(converter=lambda t: check_times(t, "saveat.times"))
     observables: tuple | None = eqx.field(static=True, default=None,
@@ -147,11 +155,40 @@ def solve(problem, method: Method, saveat, *, key=None, progress: bool = False, 
           block: int | None = None) -> Solution:
     """Run ``method`` on ``problem`` and save observables at ``saveat.times``.
 
-    ``saveat``: a ``SaveAt`` or a sequence of times.  ``key``: a PRNG key or an int seed (methods
-    without randomness ignore it).  A non-finite observable stops the run at the end of the block
-    in which it appeared; an interrupt (``mfnn._signals``) stops it at the next block.  With
-    ``throw=True`` these raise ``DivergenceError`` / ``RunInterrupted`` carrying the partial
-    ``Solution`` as ``.partial``; with ``throw=False`` the Solution's ``result`` says what happened.
+    A non-finite observable stops the run at the end of the block in which it appeared; an
+    interrupt (``mfnn._signals``) stops it at the next block.  The call runs under
+    ``jax.enable_x64`` when the method asks for float64 (``method.x64``, the default).
+
+    Parameters
+    ----------
+    problem : Problem
+        unit, task, initial law (and constraint): what is trained.
+    method : Method
+        how: ``OnlineSGD``, ``RadialDD``, ``ParticleDD``, ``NoisyRadialPDE``, ``GibbsFixedPoint``,
+        ``AnisotropicDD``, ``AlphaFlow`` or your own ``Method``.
+    saveat : SaveAt or sequence of float
+        the save times (t = 0 allowed) and, in a ``SaveAt``, the observables and a user function.
+    key : jax PRNG key or int, optional
+        randomness (an int is a seed in [0, 2**32)); methods without randomness ignore it.
+    progress : bool
+        show a progress bar.
+    throw : bool
+        raise on divergence / interruption (else report it in ``Solution.result``).
+    block : int, optional
+        save intervals per compiled block (the granularity of NaN checks and interrupts).
+
+    Returns
+    -------
+    Solution
+        ``times``, ``ys`` (name -> array with leading time axis), ``result`` ("successful",
+        "diverged", "interrupted"), ``message``, ``stats``; ``to_xarray()``.
+
+    Raises
+    ------
+    ConfigError
+        bad input, naming the field (e.g. ``saveat.observables``, ``key``).
+    DivergenceError, RunInterrupted
+        with ``throw=True``: the partial ``Solution`` is their ``.partial``.
     """
     if not isinstance(saveat, SaveAt):
         saveat = SaveAt(times=saveat)

@@ -1,4 +1,4 @@
-"""Reduced distributional dynamics in (a, b, r1, r2) for the anisotropic Gaussian task.
+"""Reduced distributional dynamics in (a, b, r1, r2) (``COORDS``) for the anisotropic Gaussian task.
 
 PNAS 2018 Fig. 3 (variable selection).  Data: y = +-1, x | y ~ N(0, diag(tau_y^2 I_s0,
 I_{d-s0})), tau_+- = 1 +- Delta; unit a sigma(<w, x> + b).  If rho_0 is invariant under

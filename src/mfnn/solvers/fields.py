@@ -29,6 +29,8 @@ def static_positive(field: str, default: float):
 
 
 def static_int(field: str, default: int, minimum: int, maximum: int = 2**26):
+    """A static (structural) integer field of a method, converted and checked in [minimum, maximum]
+    at construction (``ConfigError`` naming ``field``)."""
     return eqx.field(static=True, default=default, converter=lambda v: to_int(field, v, minimum=minimum, maximum=maximum))
 
 

@@ -29,6 +29,7 @@ bench: $(STAMP)  ## SGD throughput vs NumPy, JAX and PyTorch loops (torch: pip i
 docs: $(VENV)/.docs-installed  ## the documentation site into site/ (tutorials executed; offline: math as MathML)
 	NO_MKDOCS_2_WARNING=1 JAX_PLATFORMS=cpu $(PY) -m mkdocs build --strict
 	$(PY) scripts/check_offline.py site
+	$(PY) -m pytest -q -p no:cacheprovider -m slow tests/test_docs_site.py  # headless chromium (skips without it)
 
 $(VENV)/.docs-installed: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[test,docs]"

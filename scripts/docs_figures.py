@@ -1,5 +1,9 @@
-"""Figures in executed doc pages: ``show(fig)`` prints the figure as an inline PNG ``<img>``
-(a data URI, so the built site needs no extra files and works offline)."""
+"""Figures in executed doc pages: ``print(figure_html(fig))`` puts the figure on the page as an
+inline PNG ``<img>`` (a data URI, so the built site needs no extra files and works offline).
+
+The block must print the returned string itself: markdown-exec captures the ``print`` of the
+code block, not that of an imported module.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import base64
 import io
 
 
-def show(fig, alt: str = "figure", width: int | None = None) -> None:
-    """Print ``fig`` (matplotlib) as ``<img src="data:image/png;base64,...">`` and close it."""
+def figure_html(fig, alt: str = "figure", width: int | None = None) -> str:
+    """``fig`` (matplotlib) as ``<img src="data:image/png;base64,...">``; the figure is closed."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -16,4 +20,4 @@ def show(fig, alt: str = "figure", width: int | None = None) -> None:
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
     size = f' width="{width}"' if width else ""
-    print(f'<img alt="{alt}"{size} src="data:image/png;base64,{data}">')
+    return f'<img alt="{alt}"{size} src="data:image/png;base64,{data}">'

@@ -23,9 +23,10 @@ RETIRED = frozenset({"simulate_sgd", "SGDConfig", "SGDTrajectory", "solve_radial
                      "solve_noisy_radial", "solve_gibbs", "solve_anisotropic_dd", "alpha_gradient_flow",
                      "legacy_result"})
 
-PAGES = {"mfnn.problem": "problem.md", "mfnn.solvers": "solvers.md", "mfnn.numerics": "numerics.md",
-         "mfnn.errors": "errors.md", "mfnn.kernel": "kernel.md", "mfnn.analysis": "analysis.md",
-         "mfnn.experiments": "experiments-api.md"}
+# markdown printed by markdown-exec is not rewritten by mkdocs: link to the built pages (.html)
+PAGES = {"mfnn.problem": "problem.html", "mfnn.solvers": "solvers.html", "mfnn.numerics": "numerics.html",
+         "mfnn.errors": "errors.html", "mfnn.kernel": "kernel.html", "mfnn.analysis": "analysis.html",
+         "mfnn.experiments": "experiments-api.html"}
 
 
 def _first_line(obj) -> str:
@@ -48,7 +49,7 @@ def namespace_table() -> str:
             rows.append(f"| `mfnn.{name}` | `mfnn` | {_first_line(obj)} |")
             continue
         if inspect.ismodule(obj):
-            rows.append(f"| [`mfnn.{name}`]({name}.md) | [`{sub}`]({PAGES[sub]}) | {_first_line(obj)} |")
+            rows.append(f"| [`mfnn.{name}`]({name}.html) | [`{sub}`]({PAGES[sub]}) | {_first_line(obj)} |")
             continue
         rows.append(f"| [`mfnn.{name}`][{sub}.{name}] | [`{sub}`]({PAGES[sub]}) | {_first_line(obj)} |")
     return "\n".join(rows)

@@ -17,7 +17,7 @@ def results_markdown() -> str:
         out.append('!!! warning "Sizes"\n    Rows marked `--quick` come from the experiments\' small presets '
                    '(`mfnn run NAME --quick`), not from the default (paper-like) sizes: their numbers show '
                    'the pipeline and the trend, with wider confidence intervals than a full run.\n')
-    out.append("| claim | paper | measured | size | command | wall time (2 CPU cores) |")
+    out.append("| claim | paper | measured | size | command | wall time (shared 2-core machine) |")
     out.append("|---|---|---|---|---|---|")
     for r in rows:
         wall = f"{r['wall_seconds']:.0f} s" if r.get("wall_seconds") is not None else "—"

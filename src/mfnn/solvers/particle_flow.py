@@ -4,7 +4,8 @@
 One Euler step of size dt on the energy of the chosen ``mode``::
 
     "sgd":    L_P(z) = (n/(2P)) sum_p |y_p - f_n(x_p; z)|^2, P fresh points every step (eq. 3.6-3.7)
-    "fixed":  the same on one fixed Monte Carlo sample of ``n_mc`` points (eq. 2.1 with MC F and K)
+    "fixed":  the same on one fixed Monte Carlo sample of ``n_mc`` points, shared by the replicas
+              (eq. 2.1 with Monte Carlo F and K: deterministic gradient flow)
     "direct": E = -sum_i c_i f(y_i) + (1/(2n)) sum_ij c_i c_j phi(y_j; y_i)  (eq. 4.5: f and phi in
               place of F and K; needs a position ``y`` in R^d, e.g. ``RBFUnit``)
 
@@ -175,7 +176,9 @@ class ParticleFlow(Method):
         dkeys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(rkeys)
         real_ = jnp.arange(R) % problem.task.target.n_realizations
         if self.mode == "fixed":
-            fixed = jax.vmap(lambda k, r: problem.task.sample(jax.random.fold_in(k, 2), self.n_mc, dtype, r))(rkeys, real_)
+            # one sample of x shared by the replicas (they differ by initialization and realization only)
+            kf = jax.random.fold_in(key, 2**30)
+            fixed = jax.vmap(lambda r: problem.task.sample(kf, self.n_mc, dtype, r))(real_)
         else:
             fixed = (jnp.zeros((R, 0, problem.d), dtype), jnp.zeros((R, 0), dtype))
         steps = self.steps_at(times)
@@ -194,7 +197,7 @@ class ParticleFlow(Method):
             c = theta["c"]
             return -jnp.dot(c, f) + 0.5 / n * (c @ K @ c)
         _, fn = network_values(problem.unit, theta, x)
-        return 0.5 * n * jnp.mean((y - problem.alpha * fn) ** 2)
+        return 0.5 * n * jnp.mean((y - jnp.asarray(problem.alpha, fn.dtype) * fn) ** 2)
 
     def _step(self, problem, phase, dkey, r, fixed):
         dtype = jnp.dtype(self.dtype)
@@ -223,7 +226,7 @@ class ParticleFlow(Method):
                 inc = con.tangent(theta, {k_: inc.get(k_, jnp.zeros_like(v)) for k_, v in theta.items()})
             new = {name: (theta[name] + inc[name]).astype(dtype) if name in trained else theta[name] for name in theta}
             new = new if con is None else con.project(new)
-            return new, acc + e / self.n_particles
+            return new, acc + (e / self.n_particles).astype(acc.dtype)
 
         return body
 

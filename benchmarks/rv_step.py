@@ -1,6 +1,6 @@
 """One SGD step of RV 2018 eq. 3.1: sigmoid units c h(w.x + b) on the spherical 3-spin target.
 
-    python benchmarks/rv_step.py [--n 1024] [--d 25] [--P 200] [--steps 200] [--repeats 3]
+    python benchmarks/rv_step.py [--n 1024] [--d 25] [--P 200] [--steps 200] [--repeats 3] [--threads 1]
     pip install -e ".[bench]"   # optional: torch, for the PyTorch eager row (skipped without it)
 
 Rows (microseconds per step, best of ``repeats``): mfnn (``ParticleFlow(mode="sgd")`` through
@@ -17,9 +17,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
-import numpy as np
+
+def _pin_threads(argv):
+    """``--threads N`` pins every peer to N threads (BLAS/OpenMP env, torch, XLA's Eigen pool) before
+    anything is imported: on a shared, overloaded machine multi-threaded BLAS spin-waits and is
+    several times slower than one thread (measured: NumPy 39 ms vs 3.5 ms per step at load 8)."""
+    if "--threads" in argv:
+        n = argv[argv.index("--threads") + 1]
+        for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[v] = n
+        if n == "1":
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                       " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+
+_pin_threads(sys.argv)
+
+import numpy as np  # noqa: E402
 
 
 def flops(n, d, P, R):
@@ -65,6 +82,8 @@ def numpy_steps(n, d, P, R, dtype, steps, dt=1e-3):
 def torch_steps(n, d, P, R, dtype, steps, dt=1e-3):
     import torch
 
+    if os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     td = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
     gen = torch.Generator().manual_seed(0)
     A = [torch.randn(d, d * d, generator=gen, dtype=td) for _ in range(R)]
@@ -107,6 +126,7 @@ def main():
     ap.add_argument("--P", type=int, default=200)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="pin every implementation to this many threads (0: defaults)")
     a = ap.parse_args()
     try:
         import torch  # noqa: F401
@@ -115,7 +135,7 @@ def main():
         have_torch = False
         print("torch not installed (pip install -e '.[bench]'): the PyTorch row is skipped")
     print(f"RV 2018 eq. 3.1 SGD step, sigmoid units, 3-spin target: n={a.n} d={a.d} P={a.P}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus; threads: {a.threads or 'default'}")
     print(f"{'dtype':8} {'R':>2} {'impl':6} {'us/step':>10} {'GFLOP/s':>8} {'%ceil':>6} {'x numpy':>8} {'x torch':>8}")
     headline = None
     for dtype in (np.float32, np.float64):

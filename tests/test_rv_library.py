@@ -126,6 +126,21 @@ def test_quench_schedule_switches_at_the_requested_step_and_reports_temperature(
     assert sol.loss[0, 0] != sol.loss[0, 1]  # two realizations of a_pqr, one per replica
 
 
+def test_user_phi_by_autodiff_matches_the_builtin_rbf():
+    from mfnn.problem import ChargeUnit
+    from mfnn.problem.regression import network_values
+
+    user = ChargeUnit(lambda th, x: jnp.exp(-0.5 * jnp.sum((x - th["y"]) ** 2)))
+    prob = rbf_problem(4)
+    theta = prob.sample_init(jax.random.PRNGKey(2), 7, jnp.float64)
+    x = prob.task.inputs.sample(jax.random.PRNGKey(3), 11)
+    np.testing.assert_allclose(network_values(user, theta, x)[1], network_values(prob.unit, theta, x)[1], rtol=1e-14)
+    g = jax.grad(lambda th: jnp.sum(network_values(user, th, x)[1]))(theta)
+    g0 = jax.grad(lambda th: jnp.sum(network_values(prob.unit, th, x)[1]))(theta)
+    for k in ("c", "y"):
+        np.testing.assert_allclose(g[k], g0[k], rtol=1e-12)
+
+
 def test_bad_input_names_the_field():
     with pytest.raises(ConfigError, match="n_particles"):
         ParticleFlow(n_particles=0)

@@ -59,8 +59,11 @@ class Regression(Task):
 
 
 def network_values(unit, theta, x):
-    """phi values (P, n) and f_n(x) = (1/n) sum_i c_i phi(x, y_i) (P,) for a batch x (P, d)."""
-    phi = jax.vmap(jax.vmap(lambda th, xx: unit.apply(th, xx), in_axes=(0, None)), in_axes=(None, 0))(theta, x)
+    """c_i phi(x_p, y_i) values (P, n) and f_n(x) = (1/n) sum_i c_i phi(x, y_i) (P,) for a batch x (P, d)."""
+    if hasattr(unit, "batch_apply"):
+        phi = unit.batch_apply(theta, x)
+    else:
+        phi = jax.vmap(jax.vmap(lambda th, xx: unit.apply(th, xx), in_axes=(0, None)), in_axes=(None, 0))(theta, x)
     return phi, jnp.mean(phi, axis=1)
 
 

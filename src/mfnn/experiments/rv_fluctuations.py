@@ -35,7 +35,7 @@ class Config(ExperimentConfig):
     n_saves: int = 7
 
     def validate(self):
-        check_sweep(self, "n_particles", 1, 2**20)
+        check_sweep(self, "n_particles", 1, 2**20, min_len=2)
         check_range(self, d=(2, 100), inits=(3, 10**5), dt=(1e-9, 10.0), steps=(1, 10**9), n_mc=(1, 10**8),
                     n_probes=(1, 10**5), n_saves=(2, 10**4))
 

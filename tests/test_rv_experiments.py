@@ -56,7 +56,9 @@ def test_rv_fluctuations_quick(tmp_path):
 
 def test_rv_configs_refuse_bad_values():
     for name, field, value in (("rv-spin-scaling", "n_particles", "(0, 4, 8)"), ("rv-temperature", "batches", "(0, 2)"),
-                               ("rv-rbf-d5", "dt", "-1"), ("rv-fluctuations", "inits", "1")):
+                               ("rv-rbf-d5", "dt", "-1"), ("rv-fluctuations", "inits", "1"),
+                               ("rv-spin-scaling", "dtype", "float16"), ("rv-rbf-d5", "mode", "bogus"),
+                               ("rv-rbf-d5", "rbf_sign", "minus")):
         with pytest.raises(ConfigError, match=field):
             get(name).make_config(overrides={field: value})
 

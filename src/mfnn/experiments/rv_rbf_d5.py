@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..analysis.particle_systems import loss_table, n_exponent, sphere_slice
+from ..errors import check
 from ..problem.regression import network_values
 from ..solvers import ParticleFlow, Phase
 from .base import Experiment, ExperimentConfig, Point, register
@@ -48,7 +49,7 @@ class Config(ExperimentConfig):
                     thermal=(0.0, 1e3), thermal_fraction=(0.0, 0.99), n_mc=(1, 10**8), n_test=(10, 10**8),
                     n_saves=(2, 10**4), slice_points=(4, 1000))
         for f, ok in (("mode", ("fixed", "direct", "sgd")), ("rbf_sign", ("gaussian", "as_printed"))):
-            check_range(self, **{f: None}) if getattr(self, f) not in ok else None
+            check(getattr(self, f) in ok, f, f"use one of {list(ok)}, got {getattr(self, f)!r}")
 
     def phases(self):
         k = int(self.steps * self.thermal_fraction)

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..analysis.particle_systems import loss_table, n_exponent
+from ..errors import check
 from ..solvers import ParticleFlow, quench
 from .base import Experiment, ExperimentConfig, Point, register
 from .pieces import check_range, check_sweep
@@ -44,7 +45,7 @@ class Config(ExperimentConfig):
         check_sweep(self, "n_particles", 5, 2**20)
         check_range(self, d=(2, 100), realizations=(1, 1000), dt=(1e-9, 10.0), steps=(1, 10**9), quench_steps=(0, 10**9),
                     quench_batch_max=(0, 2**24), n_test=(10, 10**8), n_saves=(2, 10**4), curve_n=(1, 2**20))
-        check_range(self, dtype=None) if self.dtype not in ("float32", "float64") else None
+        check(self.dtype in ("float32", "float64"), "dtype", f"use float32 or float64, got {self.dtype!r}")
 
     def phases(self, n):
         p = quench(n, self.steps, max(self.quench_steps, 1), self.dt)

@@ -14,3 +14,10 @@ __all__ = [
     "Constraint", "Sphere", "GaussianInit", "Init", "SamplerInit", "SphereInit", "Problem", "GaussianClasses", "IsotropicGaussians", "population", "AnisotropicGaussians", "Task",
     "FunctionUnit", "ProjectionUnit", "Unit", "sigma_w",
 ]
+from .inputs import GaussianInputs, InputLaw, SamplerInputs, SphereInputs
+from .particle_units import RBF_SIGNS, ChargeUnit, RBFUnit, SigmoidUnit
+from .regression import Regression, population_terms, test_loss
+from .targets import FunctionTarget, Target, ThreeSpin
+
+__all__ += ["GaussianInputs", "InputLaw", "SamplerInputs", "SphereInputs", "ChargeUnit", "RBFUnit", "SigmoidUnit",
+            "Regression", "population_terms", "test_loss", "FunctionTarget", "Target", "ThreeSpin"]

@@ -17,3 +17,6 @@ __all__ = [
     "RadialDDSolution", "RadialModel", "solve_radial_dd",
     "SGDConfig", "SGDTrajectory", "make_step", "simulate_sgd",
 ]
+from .particle_flow import ParticleFlow, Phase, langevin_temperature, quench
+
+__all__ += ["ParticleFlow", "Phase", "langevin_temperature", "quench"]

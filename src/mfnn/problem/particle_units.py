@@ -1,0 +1,95 @@
+"""Charged particles: units sigma_*(x; theta) = c phi(x, y), theta = (c, y) (Rotskoff-Vanden-Eijnden 2018 eq. 1.1).
+
+f_n(x) = (1/n) sum_i c_i phi(x, y_i) is the two-layer mean-field network ``Problem(unit, task,
+alpha=1)`` with this unit: the charge c is the output weight, the position y the unit's other
+parameters.  ``ChargeUnit(phi, position_shapes)`` takes any user phi(theta, x) (gradients by
+autodiff); ``RBFUnit`` and ``SigmoidUnit`` are the two units of RV 2018 section 4.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..errors import check
+from ..numerics.pytree import is_tracer, real
+from .units import Unit
+
+__all__ = ["ChargeUnit", "RBFUnit", "SigmoidUnit", "RBF_SIGNS"]
+
+RBF_SIGNS = ("gaussian", "as_printed")
+
+
+def _names(t):
+    return (t,) if isinstance(t, str) else tuple(t)
+
+
+class ChargeUnit(Unit):
+    """sigma_*(x; theta) = theta["c"] * phi(theta, x) with a user ``phi(theta, x) -> scalar``.
+
+    ``position_shapes(d) -> {name: shape}`` names the position parameters y (default {"y": (d,)});
+    ``trained`` defaults to the charge and every position parameter.
+    """
+
+    phi_fn: Callable | None = eqx.field(static=True, default=None)
+    position_shapes_fn: Callable | None = eqx.field(static=True, default=None)
+    trained: tuple = eqx.field(static=True, default=("c", "y"), converter=_names)
+
+    def __check_init__(self):
+        check(type(self) is not ChargeUnit or callable(self.phi_fn), "unit.phi", "must be callable phi(theta, x) -> scalar")
+        check(len(self.trained) > 0, "unit.trained", "train at least one parameter")
+
+    def phi(self, theta, x):
+        return self.phi_fn(theta, x)
+
+    def position_shapes(self, d: int) -> dict:
+        return {"y": (d,)} if self.position_shapes_fn is None else dict(self.position_shapes_fn(d))
+
+    def param_shapes(self, d: int) -> dict:
+        return {"c": (), **self.position_shapes(d)}
+
+    def apply(self, theta, x):
+        return theta["c"] * self.phi(theta, x)
+
+    def batch_apply(self, theta, x):
+        """sigma_*(x_p; theta_i) for a batch x (P, d) and all particles: (P, n)."""
+        return jax.vmap(jax.vmap(self.apply, in_axes=(0, None)), in_axes=(None, 0))(theta, x)
+
+
+class RBFUnit(ChargeUnit):
+    """phi(x, y) = exp(-(alpha/2)|x - y|^2) (``rbf_sign="gaussian"``, RV 2018 section 4.1), or the
+    printed e^{-alpha x.y} (``"as_printed"``; on the sphere the Gaussian equals e^{-alpha d} e^{+alpha x.y},
+    so the printed sign is a typo).  f_n and the loss always use the same phi."""
+
+    alpha: float = real("unit.alpha", 1.0)
+    rbf_sign: str = eqx.field(static=True, default="gaussian")
+
+    def __check_init__(self):
+        check(self.rbf_sign in RBF_SIGNS, "unit.rbf_sign", f"use one of {list(RBF_SIGNS)}, got {self.rbf_sign!r}")
+        check(is_tracer(self.alpha) or self.alpha > 0, "unit.alpha", f"must be > 0, got {self.alpha}")
+
+    def phi(self, theta, x):
+        y = theta["y"]
+        if self.rbf_sign == "gaussian":
+            return jnp.exp(-0.5 * self.alpha * jnp.sum((x - y) ** 2))
+        return jnp.exp(-self.alpha * jnp.dot(x, y))
+
+
+class SigmoidUnit(ChargeUnit):
+    """phi(x, (w, b)) = h(w.x + b), h(z) = 1/(1 + e^{-z}) (RV 2018 section 4.2; b is a scalar,
+    the printed "b in R^d" is a typo).  The position is y = (w, b) in R^{d+1}."""
+
+    trained: tuple = eqx.field(static=True, default=("c", "w", "b"), converter=_names)
+
+    def phi(self, theta, x):
+        return jax.nn.sigmoid(jnp.dot(theta["w"], x) + theta["b"])
+
+    def batch_apply(self, theta, x):
+        """One GEMM (P, d) x (d, n): its gradient is two more GEMMs (faster than the vmapped dot)."""
+        return jax.nn.sigmoid(x @ theta["w"].T + theta["b"]) * theta["c"]
+
+    def position_shapes(self, d: int) -> dict:
+        return {"w": (d,), "b": ()}

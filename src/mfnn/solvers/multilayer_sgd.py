@@ -19,7 +19,9 @@ initial weights.  Observables: ``loss`` (test loss: the whole data set of a ``Fi
 else ``n_test`` fresh samples; replica), ``train_loss`` (full batch; replica), ``sd``
 (sd_i = mean_x std_j H_i(x, j) on the first ``n_probe`` test inputs, absolute; replica, layer),
 ``params`` (``params/w1`` ...; replica, ...), ``features`` (``features/H<i>`` on the probe
-inputs; replica, probe, neuron).
+inputs; replica, probe, neuron).  A ``SaveAt.fn`` receives ``(problem, {"params", "init",
+"x_probe"})`` per replica (``init``: the initial weights when ``keep_init=True``, else the current
+ones), e.g. ``mfnn.analysis.multilayer.degeneracy_observer``.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class MultilayerSGD(Method):
     n_probe: int = eqx.field(static=True, default=256, converter=lambda v: to_int("n_probe", v, minimum=2, maximum=2**20))
     replicas: int = eqx.field(static=True, default=1, converter=lambda v: to_int("replicas", v, minimum=1, maximum=2**16))
     dtype: str = eqx.field(static=True, default="float64", converter=choice("dtype", ("float32", "float64")))
+    keep_init: bool = eqx.field(static=True, default=False)
 
     label = "multilayer SGD"
     default_observables = ("loss", "sd")
@@ -126,6 +129,8 @@ class MultilayerSGD(Method):
         k0 = np.concatenate([[0], steps[:-1]])
         work = (steps - k0).astype(float) * max(1.0, float(problem.net.n_params()) / 1e5)
         data = {k: v.astype(dtype) for k, v in self._data(problem, key, jnp.float64).items()}
+        if self.keep_init:
+            data["init"] = params
         return (params, dkeys, data), {"k0": k0, "n": steps - k0, "work": work}
 
     def make_step(self, problem, dkey, data):
@@ -184,5 +189,6 @@ class MultilayerSGD(Method):
 
         out = jax.vmap(one)(params)
         if fn is not None:
-            out.update(jax.vmap(lambda p: fn(problem, p))(params))
+            p0 = data.get("init", params)
+            out.update(jax.vmap(lambda p, q: fn(problem, {"params": p, "init": q, "x_probe": xp}))(params, p0))
         return out

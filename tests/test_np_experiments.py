@@ -25,15 +25,17 @@ def test_np_configs_validate():
     assert 60 < est["seconds"] < 900  # the default meets the 15-minute target by the cost model
 
 
-@pytest.mark.slow  # quick preset: 12 compilations (2 depths x 2 inits x 3 widths)
+@pytest.mark.slow  # quick preset: 6 compilations (depth 4 x 2 inits x 3 widths), ~60 s under load
 def test_np_degeneracy_quick(tmp_path):
     p = run_experiment("np-degeneracy", out=tmp_path / "deg", quick=True, progress=False)
     s = _summary(p)
     rows = s["sd_slopes"]
-    assert {(r["depth"], r["init"]) for r in rows} == {(3, "iid"), (3, "correlated"), (4, "iid"), (4, "correlated")}
+    assert {(r["depth"], r["init"]) for r in rows} == {(4, "iid"), (4, "correlated")}
     assert all(set(r) >= {"depth", "init", "layer", "value", "ci_low", "ci_high"} for r in rows)
     mid = next(r for r in rows if r["depth"] == 4 and r["init"] == "iid" and r["layer"] == 2)
-    assert mid["value"] < -0.3  # the collapsing middle layer, even at the quick widths 32..128
+    assert mid["ci_high"] < -0.3  # the collapsing middle layer, even at the quick widths 32..128 (measured -0.52)
+    cor = next(r for r in rows if r["depth"] == 4 and r["init"] == "correlated" and r["layer"] == 2)
+    assert cor["value"] > -0.25  # measured -0.07
     assert (p / "degeneracy.png").exists() and (p / "degeneracy.nc").exists()
 
 

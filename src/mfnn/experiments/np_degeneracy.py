@@ -57,7 +57,7 @@ class NpDegeneracy(Experiment):
     name = "np-degeneracy"
     description = "Nguyen-Pham: i.i.d. deep nets (L >= 4) collapse (sd_i ~ n^-1/2), depth 3 / correlated do not"
     Config = Config
-    quick = {"depths": (3, 4), "inits": ("iid", "correlated"), "widths": (32, 64, 128), "n_train": 64,
+    quick = {"depths": (4,), "inits": ("iid", "correlated"), "widths": (32, 64, 128), "n_train": 64,
              "n_probe": 32, "n_times": 2, "replicas": 2}
 
     def grid(self, cfg):

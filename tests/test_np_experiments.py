@@ -49,6 +49,7 @@ def test_np_width_convergence_quick(tmp_path):
     assert (p / "width_convergence.png").exists()
 
 
+@pytest.mark.slow  # quick preset: 2 compilations, 20 s unloaded, ~60 s at load 12
 def test_np_global_convergence_quick(tmp_path):
     p = run_experiment("np-global-convergence", out=tmp_path / "gc", quick=True, progress=False)
     s = _summary(p)

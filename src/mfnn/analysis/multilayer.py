@@ -69,23 +69,20 @@ def increment_shares(dW):
 
 def rank_measures(H):
     """(top share sigma_1^2 / sum sigma^2, effective rank exp(entropy of sigma^2 / sum sigma^2)) of
-    H (probe, neuron), from the eigenvalues of the probe Gram matrix."""
-    G = H @ H.T
-    ev = jnp.clip(jnp.linalg.eigvalsh(G), 0.0, None)
-    p = ev / jnp.maximum(jnp.sum(ev), jnp.finfo(H.dtype).tiny)
-    ent = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0))
-    return jnp.stack([jnp.max(p), jnp.exp(ent)])
+    H (probe, neuron), from the eigenvalues of the probe Gram matrix.  NumPy, on the host: an
+    eigvalsh inside the compiled scan deadlocked XLA's CPU runtime (jax 0.10.2, 2 loaded cores)."""
+    H = np.asarray(H, float)
+    ev = np.clip(np.linalg.eigvalsh(H @ H.T), 0.0, None)
+    p = ev / max(float(ev.sum()), np.finfo(float).tiny)
+    nz = p[p > 0]
+    return np.array([p.max(), np.exp(-np.sum(nz * np.log(nz)))])
 
 
 def degeneracy_observer(problem, state) -> dict:
-    """``SaveAt.fn`` for ``MultilayerSGD(keep_init=True)``: ``increments`` (layer 2..L-1, 4 shares)
-    and ``rank`` (hidden layer, [top share, effective rank]) on the probe inputs."""
+    """``SaveAt.fn`` for ``MultilayerSGD(keep_init=True)``: ``increments`` (layer 2..L-1, 4 shares)."""
     net, p, p0 = problem.net, state["params"], state["init"]
-    L = net.depth
-    inc = [increment_shares((p[f"w{i}"] - p0[f"w{i}"]).astype(jnp.float64)) for i in range(2, L)]
-    Hs, _ = net.hidden(p, state["x_probe"])
-    rank = [rank_measures(H.astype(jnp.float64)) for H in Hs]
-    return {"increments": jnp.stack(inc) if inc else jnp.zeros((0, 4)), "rank": jnp.stack(rank)}
+    inc = [increment_shares((p[f"w{i}"] - p0[f"w{i}"]).astype(jnp.float64)) for i in range(2, net.depth)]
+    return {"increments": jnp.stack(inc) if inc else jnp.zeros((0, 4))}
 
 
 def width_slope(widths, values) -> dict | None:
@@ -170,9 +167,13 @@ def degeneracy_run(problem, method, times, key: int = 0, progress: bool = False)
     from ..solvers import SaveAt, solve
 
     check(method.keep_init, "method.keep_init", "the increment diagnostics need keep_init=True")
-    sol = solve(problem, method, SaveAt(times=times, observables=("loss", "sd"), fn=degeneracy_observer),
+    sol = solve(problem, method, SaveAt(times=times, observables=("loss", "sd", "features"), fn=degeneracy_observer),
                 key=key, progress=progress, throw=False)
     L = problem.net.depth
+    feats = [sol.ys.pop(f"features/H{i}", None) for i in range(1, L)]
+    if sol.ys:
+        sol.ys["rank"] = np.array([[[rank_measures(F[t, r]) for F in feats] for r in range(method.replicas)]
+                                   for t in range(len(sol.times))]).reshape(len(sol.times), method.replicas, L - 1, 2)
     ds = xr.Dataset(
         {"sd": (("time", "replica", "layer"), sol.ys["sd"]) if sol.ys else (("time", "replica", "layer"), np.zeros((0, method.replicas, L - 1))),
          "loss": (("time", "replica"), sol.ys.get("loss", np.zeros((0, method.replicas)))),

@@ -8,6 +8,9 @@ pitfall of ``np_pieces``), online mean-field SGD with fresh samples (``batch_siz
 the papers' online setting), test loss on a fixed held-out sample.  The theorem has no rate and
 takes eps -> 0, n -> inf, then t -> inf; at finite (eps, n, t) the table reports the remaining
 gap final_loss - noise_floor.
+
+Measured (seed 0, 2 cores at load ~12): default (82 s): L = 2 final 0.0937, L = 3 final 0.0956,
+floor 0.09 (test-loss standard error 0.002); --quick (20 s): 0.109 and 0.118.
 """
 
 from __future__ import annotations

@@ -44,6 +44,12 @@ __all__ = ["MultilayerSGD"]
 _MAX_STEPS = 2**62
 
 
+@eqx.filter_jit
+def _sample_all(problem, rkeys, dtype: str):
+    """Initial weights of every replica (one compiled program instead of op-by-op dispatch)."""
+    return jax.vmap(lambda k: problem.sample_init(jax.random.fold_in(k, 0), jnp.dtype(dtype)))(rkeys)
+
+
 def _xi(spec):
     """A schedule for every layer (one spec) or a tuple with None for frozen layers."""
     one = lambda s: None if s is None or (isinstance(s, (int, float)) and not isinstance(s, bool) and s == 0) \
@@ -123,7 +129,7 @@ class MultilayerSGD(Method):
         dtype = jnp.dtype(self.dtype)
         R = self.replicas
         rkeys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(R))
-        params = jax.vmap(lambda k: problem.sample_init(jax.random.fold_in(k, 0), dtype))(rkeys)
+        params = _sample_all(problem, rkeys, self.dtype)
         dkeys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(rkeys)
         steps = self.save_steps(times)
         k0 = np.concatenate([[0], steps[:-1]])

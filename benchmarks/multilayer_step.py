@@ -105,8 +105,8 @@ def torch_step(params, x, y, n, eps=0.01):
 
 
 def ceiling(B, n, dtype, repeats):
-    a = jnp.ones((B, n), dtype)
-    b = jnp.ones((n, n), dtype) / n
+    a = jax.random.normal(jax.random.PRNGKey(0), (B, n), dtype)
+    b = jax.random.normal(jax.random.PRNGKey(1), (n, n), dtype) / n
     f = jax.jit(lambda a, b: a @ b)
     t = best_time(lambda: jax.block_until_ready(f(a, b)), repeats * 4)
     return 2 * B * n * n / t / 1e9

@@ -12,6 +12,12 @@ Zero-signal pitfall (see ``np_pieces`` and docs/architecture.md): with tanh, a s
 first layer, no bias and zero-mean output weights the limit of a deep i.i.d. net starts at a
 stationary point; avoided by a first-layer bias of mean ``bias_mean`` != 0 and output weights of
 mean ``out_mean`` != 0 (both validated non-zero).
+
+Measured (seed 0, 2 cores at load ~12): default (576 s): i.i.d. L = 4 layer 2 -0.506 [-0.556, -0.456];
+L = 5 layers 2, 3: -0.523 [-0.550, -0.496], -0.500 [-0.551, -0.449]; all depth-3 and correlated
+slopes within [-0.12, +0.10] with intervals containing 0 or near it; i.i.d. L = 4 layer-2
+increments: row + constant shares 0.999 at n = 1024 (depth 3: residual share 0.35).
+--quick (depth 4 only, widths 32-128): i.i.d. layer 2 -0.52 [-0.61, -0.43], correlated -0.07.
 """
 
 from __future__ import annotations

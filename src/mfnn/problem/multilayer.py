@@ -25,7 +25,6 @@ law is a neuronal embedding (``mfnn.problem.embeddings``).  :func:`from_two_laye
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from ..errors import ConfigError, check

@@ -10,8 +10,11 @@ argmin Psi).
   user callable theta -> Psi(theta; rho) (infimum by multi-start gradient descent).
 """
 
+from .multilayer import (degeneracy_observer, degeneracy_run, increment_shares, rank_measures, trajectory_distance,
+                         two_layer_baseline, width_convergence, width_slope, within_layer_spread)
 from .particles import particle_certificates
 from .radial import radial_certificates, radial_features, radial_global_min, radial_risk
 
 __all__ = ["particle_certificates", "radial_certificates", "radial_features", "radial_global_min",
-           "radial_risk"]
+           "radial_risk", "degeneracy_observer", "degeneracy_run", "increment_shares", "rank_measures",
+           "trajectory_distance", "two_layer_baseline", "width_convergence", "width_slope", "within_layer_spread"]

@@ -8,11 +8,19 @@ from .problem import Problem
 from . import population
 from .tasks import GaussianClasses, IsotropicGaussians, Task
 from .units import FunctionUnit, ProjectionUnit, Unit, sigma_w
+from .multilayer import (Identity, MultilayerNetwork, MultilayerProblem, TwoLayerInit, from_two_layer, multilayer,
+                         params_from_two_layer)
+from .embeddings import CorrelatedEmbedding, Embedding, IIDEmbedding, bidirectional_diversity
+from .teachers import TeacherNetwork
+from .datasets import FiniteDataset, digits_task
 
 __all__ = [
     "Activation", "Erf", "PiecewiseLinear", "Sigmoid", "Tanh", "get_activation", "ramp", "relu",
     "Constraint", "Sphere", "GaussianInit", "Init", "SamplerInit", "SphereInit", "Problem", "GaussianClasses", "IsotropicGaussians", "population", "AnisotropicGaussians", "Task",
     "FunctionUnit", "ProjectionUnit", "Unit", "sigma_w",
+    "Identity", "MultilayerNetwork", "MultilayerProblem", "TwoLayerInit", "from_two_layer", "multilayer",
+    "params_from_two_layer", "CorrelatedEmbedding", "Embedding", "IIDEmbedding", "bidirectional_diversity",
+    "TeacherNetwork", "FiniteDataset", "digits_task",
 ]
 from .inputs import GaussianInputs, InputLaw, SamplerInputs, SphereInputs
 from .particle_units import RBF_SIGNS, ChargeUnit, RBFUnit, SigmoidUnit

@@ -63,6 +63,7 @@ class NPFields:
 
 
 def problem_params(cfg, **extra) -> dict:
+    """The params of a point: the config's ``base_params()``, its seed, and ``extra`` (depth, width, ...)."""
     return {**cfg.base_params(), "seed": cfg.seed, **extra}
 
 

@@ -3,7 +3,8 @@
 f_n(x) = (1/n) sum_i c_i phi(x, y_i) is the two-layer mean-field network ``Problem(unit, task,
 alpha=1)`` with this unit: the charge c is the output weight, the position y the unit's other
 parameters.  ``ChargeUnit(phi, position_shapes)`` takes any user phi(theta, x) (gradients by
-autodiff); ``RBFUnit`` and ``SigmoidUnit`` are the two units of RV 2018 section 4.
+autodiff); ``RBFUnit`` and ``SigmoidUnit`` are the two units of RV 2018 section 4.  ``RBF_SIGNS``
+lists the accepted ``RBFUnit.rbf_sign`` conventions.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 draws (x, y); the population terms V = -E y sigma_*, U = E sigma_* sigma_*' of the existing
 ``MonteCarloTerms`` (on ``n_mc`` points) are RV's -c F(y) and c c' K(y, y'), so no terms class is
 registered.  :func:`population_terms` gives C_f, F and K themselves and :func:`test_loss` the loss
-l = (1/2) E|f - f_n|^2 (RV eq. 4.8) on an independent sample whose size is an argument.
+l = (1/2) E|f - f_n|^2 (RV eq. 4.8) on an independent sample whose size is an argument, drawn from the seed ``TEST_KEY`` (apart from
+every training and initialization stream).
 """
 
 from __future__ import annotations

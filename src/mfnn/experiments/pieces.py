@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError, check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, ramp, sigma_w
-from ..solvers import SGDConfig
+from ..solvers import OnlineSGD, RadialDD, SaveAt, kept, solve
 
 # Rough costs on 2 CPU cores, deliberately pessimistic (pnas-anisotropic at its defaults: 189 s for
 # 1e6 replica-steps at N (d + 2) = 2.6e5, i.e. ~ 7e-10 s per N d; the quick presets: ~ 20 s of
@@ -61,12 +61,19 @@ class SGDFields:
     replicas: int = 1
     dtype: str = "float64"
 
-    def sgd_config(self, times, **extra) -> SGDConfig:
-        return SGDConfig(n_neurons=self.n_neurons, eps=self.eps, times=tuple(float(t) for t in times),
-                         replicas=self.replicas, dtype=self.dtype, **extra)
+    def sgd_method(self, **extra) -> OnlineSGD:
+        return OnlineSGD(n_neurons=self.n_neurons, eps=self.eps, replicas=self.replicas, dtype=self.dtype, **extra)
+
+    def sgd_solve(self, problem, times, key, observables=("risk", "w_norm"), progress=False, **extra):
+        """``mfnn.solve`` of this SGD saved at ``times`` snapped to the step grid (``stats["steps"]``);
+        a divergence keeps the saves before it (``kept``).  Arrays are (time, replica, ...)."""
+        m = self.sgd_method(**extra)
+        sol = kept(solve(problem, m, SaveAt(m.grid_times(times), observables), key=key, progress=progress, throw=False))
+        sol.stats["steps"] = m.save_steps(sol.times)
+        return sol
 
     def sgd_cost(self, d: int, t_max: float, n_saves: int, save_params: bool = False) -> tuple:
-        """(bytes, seconds) of one simulate_sgd call up to t_max (monotone in N, d, replicas, t_max/eps)."""
+        """(bytes, seconds) of one SGD solve up to t_max (monotone in N, d, replicas, t_max/eps)."""
         units = float(self.replicas) * self.n_neurons
         saved = units * n_saves * (float(d) if save_params else 3.0)
         nbytes = 8.0 * (4.0 * units * (float(d) + 2.0) + saved)
@@ -92,6 +99,11 @@ class DDFields:
         nbytes = 8.0 * m * (n_saves + 8.0 * n_features)
         seconds = solves * (COMPILE_S + DD_EVALS * DD_UNIT_S * m * n_features)
         return nbytes, seconds
+
+    def dd_solve(self, problem, times, progress=False, method=RadialDD, key=0, **extra):
+        """``mfnn.solve`` of the DD ``method`` on ``dd_particles`` particles with ``dd_rtol`` (``kept``)."""
+        m = method(n_particles=self.dd_particles, rtol=self.dd_rtol, **extra)
+        return kept(solve(problem, m, times, key=key, progress=progress, throw=False))
 
     def validate_dd(self):
         check_ranges(self, {"dd_particles": "[10, 1e7]", "dd_rtol": "[1e-14, 1)"})
@@ -151,8 +163,8 @@ def run_status(times, sgd, *dds) -> dict:
     """Dataset attrs of a computed point: ``result`` ("successful" or "diverged"), ``stopped_at``
     (if diverged: the last save time kept by every solver, ``times[-1]``), ``sgd_diverged`` and
     ``dd_diverged`` (0/1: netCDF attributes cannot be booleans).  ``None`` entries of ``dds`` are skipped."""
-    sgd_div = int(bool(sgd is not None and sgd.diverged))
-    dd_div = int(any(bool(d.diverged) for d in dds if d is not None))
+    sgd_div = int(sgd is not None and sgd.result == "diverged")
+    dd_div = int(any(d.result == "diverged" for d in dds if d is not None))
     out = {"result": "diverged" if sgd_div or dd_div else "successful", "sgd_diverged": sgd_div, "dd_diverged": dd_div}
     if sgd_div or dd_div:
         out["stopped_at"] = float(times[-1]) if len(times) else 0.0
@@ -298,7 +310,7 @@ def divergence_summary(labelled: dict) -> dict:
 
 @dataclass(frozen=True)
 class ReplicaFields:
-    """Replicas of an online SGD run and the engine of ``SGDConfig`` (scaling experiments; the
+    """Replicas of an online SGD run and the engine of ``OnlineSGD`` (scaling experiments; the
     number of neurons and the step are their sweep fields)."""
 
     replicas: int = 8

@@ -69,7 +69,7 @@ def gap_point(point, progress: bool = False):
     or the replicas of one SGD run (``kind`` "sgd"), keyed by the point's own seed."""
     import jax
 
-    from ..analysis.gap_points import dd_risk_point, sgd_risk_point
+    from ...analysis.gap_points import dd_risk_point, sgd_risk_point
 
     problem, p = pop_isotropic_problem(point.params)
     kind, times = p.pop("kind"), p.pop("times")

@@ -2,14 +2,14 @@
 
 Runs, in one process and on the same right-hand sides, tolerances and save times:
 
-* radial DD (``mfnn.solve_radial_dd``), PNAS 2018 Fig. 1 problem: sigma(<w, x>) with the ramp
+* radial DD (``mfnn.solve`` of ``RadialDD``), PNAS 2018 Fig. 1 problem: sigma(<w, x>) with the ramp
   (t1, t2, s1, s2) = (0.5, 1.5, -2.5, 7.5), x | y ~ N(0, (1 + 0.8 y)^2 I_40), w^0 ~ N(0, 0.8^2/d I_d),
   M = 4000 quantile particles, finite-d interaction, t in [0, 30] with the experiment's save
   times (27), rtol 1e-7, atol 1e-9 (Dormand-Prince) and RK4 with dt = 0.01;
-* particle DD (``mfnn.solve_particle_dd``), same task at d = 10, M = 512 particles (exact
+* particle DD (``mfnn.solve`` of ``ParticleDD``), same task at d = 10, M = 512 particles (exact
   interaction), t in [0, 2] with 9 save times, rtol 1e-6, atol 1e-8 and RK4 with dt = 0.01;
 * optionally (``--sde``) the noisy particle DD (beta = 100): the Euler-Maruyama loop of
-  ``solve_particle_dd`` vs ``diffrax.Euler`` on a drift + Brownian ``MultiTerm``, dt = 0.01.
+  ``ParticleDD`` (beta < inf) vs ``diffrax.Euler`` on a drift + Brownian ``MultiTerm``, dt = 0.01.
 
 Stepper variants: ``hand`` is the Dormand-Prince 5(4) / RK4 code that ``mfnn.numerics.ode`` used
 before it moved to diffrax (kept below, verbatim, as the reference); ``diffrax`` is the current
@@ -202,9 +202,9 @@ def bench_radial(repeats, compile_repeats, rows):
     ref = None
     for method, kw in (("dopri5", dict(rtol=1e-7, atol=1e-9)), ("rk4", dict(dt=0.01))):
         for stepper in ("hand", "diffrax"):
-            call = lambda ts=times: mfnn.solve_radial_dd(prob, ts, n_particles=4000, method=method, **kw)
+            call = lambda ts=times: mfnn.solve(prob, mfnn.RadialDD(n_particles=4000, solver=method, **kw), ts)
             c, cc, r, rc, sol = timed(radial_dd, stepper, call, lambda: call(times[:2]), repeats, compile_repeats)
-            assert not sol.diverged and len(sol.times) == len(times)
+            assert sol.ok and len(sol.times) == len(times)
             if ref is None:
                 ref = sol
             rows.append(("radial d=40 M=4000", method, stepper, c, cc, r, rc, int(np.sum(sol.n_steps)),
@@ -218,14 +218,15 @@ def bench_particle(repeats, compile_repeats, rows):
     ref = None
     for method, kw in (("dopri5", dict(rtol=1e-6, atol=1e-8)), ("rk4", dict(dt=0.01))):
         for stepper in ("hand", "diffrax"):
-            call = lambda ts=times: particle_dd.solve_particle_dd(prob, ts, n_particles=512, key=0, method=method,
-                                                                  interaction="exact", **kw)
+            call = lambda ts=times: mfnn.solve(prob, mfnn.ParticleDD(n_particles=512, solver=method, interaction="exact",
+                                                                     **kw),
+                                               mfnn.SaveAt(ts, ("risk", "n_steps", "params/w")), key=0)
             c, cc, r, rc, sol = timed(particle_dd, stepper, call, lambda: call(times[:2]), repeats, compile_repeats)
-            assert not sol.diverged and len(sol.times) == len(times)
+            assert sol.ok and len(sol.times) == len(times)
             if ref is None:
                 ref = sol
             rows.append(("particle d=10 M=512", method, stepper, c, cc, r, rc, int(np.sum(sol.n_steps)),
-                         float(np.max(np.abs(sol.params["w"][-1] - ref.params["w"][-1]))),
+                         float(np.max(np.abs(sol.ys["params/w"][-1] - ref.ys["params/w"][-1]))),
                          float(abs(sol.risk[-1] - ref.risk[-1])), float(sol.risk[-1])))
             print(*rows[-1], flush=True)
 
@@ -237,8 +238,8 @@ def bench_sde(repeats, compile_repeats, rows, beta=100.0, dt=0.01):
 
     prob, times = pnas_problem(10), np.linspace(0.0, 2.0, 9)
     M = 512
-    call = lambda ts=times: particle_dd.solve_particle_dd(prob, ts, n_particles=M, key=0, beta=beta, dt=dt,
-                                                          interaction="exact", save_params=False)
+    call = lambda ts=times: mfnn.solve(prob, mfnn.ParticleDD(n_particles=M, beta=beta, dt=dt, interaction="exact"),
+                                       ts, key=0)
     # the SDE path does not use make_segment_fn
     c, cc, r, rc, sol = timed(particle_dd, "diffrax", call, lambda: call(times[:2]), repeats, compile_repeats)
     rows.append(("noisy particle d=10 M=512", "euler-maruyama", "hand", c, cc, r, rc, int(np.sum(sol.n_steps)),

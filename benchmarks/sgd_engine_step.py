@@ -1,4 +1,4 @@
-"""Microseconds per online-SGD step of ``mfnn.simulate_sgd`` (engine auto, float64, one replica,
+"""Microseconds per online-SGD step of ``mfnn.solve(problem, OnlineSGD(...), times)`` (engine auto, float64, one replica,
 PNAS Fig. 1 size: N = 800, d = 40, ramp sigma): the difference of a 60000-step and a 2048-step
 run over the difference in steps (compile and fixed costs cancel), best of 3.
 
@@ -20,9 +20,9 @@ problem = mfnn.Problem(mfnn.sigma_w(mfnn.ramp()), mfnn.IsotropicGaussians(d=40, 
 
 
 def run(steps: int) -> float:
-    cfg = mfnn.SGDConfig(n_neurons=800, eps=1e-5, times=(0.0, steps * 1e-5), replicas=1)
+    method = mfnn.OnlineSGD(n_neurons=800, eps=1e-5, replicas=1)
     t = time.perf_counter()
-    mfnn.simulate_sgd(problem, cfg, jax.random.PRNGKey(0))
+    mfnn.solve(problem, method, mfnn.SaveAt((0.0, steps * 1e-5), "risk"), key=jax.random.PRNGKey(0))
     return time.perf_counter() - t
 
 

@@ -1,4 +1,4 @@
-"""Throughput of online SGD: mfnn.simulate_sgd (blocked and generic engines) vs plain loops.
+"""Throughput of online SGD: mfnn.solve(problem, OnlineSGD(...)) (blocked and generic engines) vs plain loops.
 
 PNAS 2018 isotropic setting: sigma(<w, x>) with the ramp activation, x | y ~ N(0, (1 + y 0.8)^2 I_40),
 N = 800 neurons, kappa = 0.8, eps = 1e-5.  Reports neuron-updates per second
@@ -13,7 +13,7 @@ check runs every peer on the same 500 pre-sampled steps and prints the max abs d
 the final W from the NumPy loop's, and one checks mfnn's trajectory against the NumPy loop fed
 mfnn's own initialization and data.
 
-Timing of simulate_sgd excludes compilation: a warm-up call compiles (simulate_sgd caches the
+Timing of mfnn.solve(OnlineSGD) excludes compilation: a warm-up call compiles (solve caches the
 compiled program per problem and config), any JAX trace / lowering / compile time of a timed call
 (reported by jax.monitoring) is subtracted from its wall time, and the per-step cost is the
 difference between a long and a short run divided by the difference in steps (which also removes
@@ -44,7 +44,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import mfnn  # noqa: E402
-from mfnn import SGDConfig, simulate_sgd  # noqa: E402
+from mfnn import OnlineSGD, SaveAt, solve  # noqa: E402
 
 try:
     import torch
@@ -62,14 +62,13 @@ def problem():
 
 
 def run_seconds(prob, engine, dtype, replicas, steps):
-    """Wall seconds of one simulate_sgd call of ``steps`` steps, minus its compilation time."""
-    cfg = SGDConfig(n_neurons=N, eps=EPS, times=(0.0, steps * EPS), replicas=replicas,
-                    dtype=dtype, engine=engine)
+    """Wall seconds of one mfnn.solve(OnlineSGD) call of ``steps`` steps, minus its compilation time."""
+    method = OnlineSGD(n_neurons=N, eps=EPS, replicas=replicas, dtype=dtype, engine=engine)
     compile_clock.reset()
     t0 = time.perf_counter()
-    traj = simulate_sgd(prob, cfg, 0)
+    sol = solve(prob, method, SaveAt((0.0, steps * EPS), ("risk", "w_norm")), key=0)
     wall = time.perf_counter() - t0
-    assert int(traj.steps[-1]) == steps and not traj.diverged
+    assert int(method.save_steps(sol.times)[-1]) == steps and sol.ok
     return wall - compile_clock.seconds()
 
 
@@ -222,7 +221,7 @@ def check_peers(peers, n_steps=500):
 def check_mfnn(prob, n_steps=500):
     """Max abs difference between mfnn's W after n_steps and the NumPy loop fed mfnn's own data.
 
-    Rebuilds replica 0's initialization and data from simulate_sgd's key convention (replica key
+    Rebuilds replica 0's initialization and data from mfnn.solve(OnlineSGD)'s key convention (replica key
     fold_in(key, 0); init from fold_in(., 0); step k's sample from fold_in(fold_in(., 1), k)).
     Returns None where that does not reproduce mfnn's initialization (the convention changed).
     """
@@ -233,10 +232,9 @@ def check_mfnn(prob, n_steps=500):
     xs, ys = jax.vmap(lambda k: prob.task.sample(jax.random.fold_in(dkey, k), 1, jnp.float64))(
         jnp.arange(n_steps))
     X, Y = np.asarray(xs[:, 0]), np.asarray(ys[:, 0])
-    cfg = SGDConfig(n_neurons=N, eps=EPS, times=(0.0, n_steps * EPS), save_params=True)
-    traj = simulate_sgd(prob, cfg, key)
-    Wm = np.asarray(traj.params["w"])
-    Wm0, Wm = Wm.reshape(-1, N, D)[0], Wm.reshape(-1, N, D)[-1]  # (replica, time) leading axes
+    sol = solve(prob, OnlineSGD(n_neurons=N, eps=EPS), SaveAt((0.0, n_steps * EPS), ("risk", "params")), key=key)
+    Wm = np.asarray(sol.ys["params/w"])
+    Wm0, Wm = Wm.reshape(-1, N, D)[0], Wm.reshape(-1, N, D)[-1]  # (time, replica) leading axes, one replica
     if not np.allclose(Wm0, W0, rtol=0, atol=1e-14):
         return None
     return float(np.max(np.abs(numpy_loop(W0, X, Y) - Wm)))

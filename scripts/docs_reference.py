@@ -15,14 +15,6 @@ import importlib
 import inspect
 import math
 
-# solver adapters (and the result types only they return) that are being removed in favour of
-# ``mfnn.solve``: never documented
-RETIRED = frozenset({"simulate_sgd", "SGDConfig", "SGDTrajectory", "solve_radial_dd", "solve_particle_dd",
-                     "RadialDDSolution", "ParticleDDSolution", "NoisyRadialSolution", "GibbsSolution",
-                     "AnisotropicDDSolution", "AlphaFlowResult",
-                     "solve_noisy_radial", "solve_gibbs", "solve_anisotropic_dd", "alpha_gradient_flow",
-                     "legacy_result"})
-
 # markdown printed by markdown-exec is not rewritten by mkdocs: link to the built pages (.html)
 PAGES = {"mfnn.problem": "problem.html", "mfnn.solvers": "solvers.html", "mfnn.numerics": "numerics.html",
          "mfnn.errors": "errors.html", "mfnn.kernel": "kernel.html", "mfnn.analysis": "analysis.html",
@@ -41,7 +33,7 @@ def namespace_table() -> str:
 
     rows = ["| name | from | summary |", "|---|---|---|"]
     for name in mfnn.__all__:
-        if name in RETIRED or name.startswith("__"):
+        if name.startswith("__"):
             continue
         obj = getattr(mfnn, name)
         sub = next((s for s in PAGES if name in getattr(importlib.import_module(s), "__all__", ())), None)

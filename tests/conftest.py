@@ -39,6 +39,30 @@ def pytest_unconfigure(config):
         shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
+# JAX trace events: one per jit cache miss (whether or not the persistent cache then finds the
+# executable); the listener is registered once for the session.
+_TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
+_trace_count = [0]
+
+
+def _on_trace(event, duration, **kwargs):
+    if event == _TRACE_EVENT:
+        _trace_count[0] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_trace)
+
+
+@pytest.fixture
+def traces():
+    """``traces(fn)``: run ``fn()`` and return how many JAX traces (jit cache misses) it caused."""
+    def count(fn) -> int:
+        before = _trace_count[0]
+        fn()
+        return _trace_count[0] - before
+    return count
+
+
 @pytest.fixture
 def rng():
     """An independent NumPy generator for Monte Carlo references (fixed seed: reproducible)."""

@@ -23,7 +23,6 @@ from mfnn.solvers.anisotropic_dd import (
     COORDS,
     AnisotropicModel,
     initial_particles,
-    solve_anisotropic_dd,
 )
 
 UNIT = mfnn.ProjectionUnit(mfnn.relu(), trained=("a", "b", "w"))
@@ -163,7 +162,7 @@ def test_energy_identity_and_monotone_risk():
     error O(h^2 R''/R') ~ 1e-3; the ODE tolerance (rtol 1e-7) is far below.
     """
     times = np.linspace(0.0, 3.0, 31)
-    sol = solve_anisotropic_dd(_small_problem(), times, **_DD)
+    sol = mfnn.solve(_small_problem(), mfnn.AnisotropicDD(**_DD), times)
     dR = np.diff(sol.risk)
     assert np.all(dR < 0)
     predicted = -4.0 * 0.5 * (sol.dissipation[1:] + sol.dissipation[:-1]) * np.diff(times)
@@ -171,7 +170,7 @@ def test_energy_identity_and_monotone_risk():
     total = sol.risk[-1] - sol.risk[0]
     assert abs(total - predicted.sum()) < 1e-3 * abs(total)
     assert total < -0.1  # the run actually moves
-    assert np.all(sol.particles["r1"] >= 0) and np.all(sol.particles["r2"] >= 0)
+    assert np.all(sol.r1 >= 0) and np.all(sol.r2 >= 0)
 
 
 def test_sgd_tracks_reduced_dd_better_with_more_neurons():
@@ -183,12 +182,12 @@ def test_sgd_tracks_reduced_dd_better_with_more_neurons():
     """
     problem = _small_problem()
     times = np.linspace(0.0, 3.0, 7)
-    dd = solve_anisotropic_dd(problem, times, **_DD)
+    dd = mfnn.solve(problem, mfnn.AnisotropicDD(**_DD), times)
     gaps = {}
     for n in (25, 400):
-        tr = mfnn.simulate_sgd(problem, mfnn.SGDConfig(n_neurons=n, eps=1e-3, times=tuple(times), replicas=4,
-                                                       engine="generic"), jax.random.PRNGKey(0))
-        gaps[n] = float(np.max(np.abs(tr.risk.mean(0) - dd.risk)))
+        m = mfnn.OnlineSGD(n_neurons=n, eps=1e-3, replicas=4, engine="generic")
+        tr = mfnn.solve(problem, m, mfnn.SaveAt(m.grid_times(times), "risk"), key=jax.random.PRNGKey(0))
+        gaps[n] = float(np.max(np.abs(tr.risk.T.mean(0) - dd.risk)))
     assert dd.risk[-1] < dd.risk[0] - 0.15
     assert gaps[400] < 0.01
     assert gaps[400] < gaps[25] / 4

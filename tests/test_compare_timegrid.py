@@ -118,7 +118,7 @@ def test_config_pieces_validate_and_cost():
         eps: float = 1e-3
 
     C().validate()
-    assert C().eps == 1e-3 and C().sgd_config([0.0, 1.0]).eps == 1e-3
+    assert C().eps == 1e-3 and C().sgd_method().eps == 1e-3
     assert float(C().activation()(1.0)) == pytest.approx(2.5)  # ramp midpoint: (s1 + s2) / 2
     for field, value in (("t2", 0.1), ("n_neurons", 0), ("eps", 0.0), ("replicas", 0), ("dtype", "int8"),
                          ("dd_particles", 5), ("dd_rtol", 0.0)):

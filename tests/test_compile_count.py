@@ -1,7 +1,7 @@
 """A sweep over numbers compiles once (architecture contract: problems and methods are pytrees
 whose numbers are traced leaves; compiled programs are cached on structure only).
 
-We count JAX trace events (``/jax/core/compile/jaxpr_trace_duration``: one per jit cache miss,
+We count JAX trace events (the ``traces`` fixture of conftest.py: one per jit cache miss,
 whether or not the persistent compilation cache then finds the executable).  The first solve of a
 series traces (the count is > 0, so the counter works); the next four values of the same number
 must not trace anything.
@@ -11,28 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import pytest
 
 import mfnn
-
-_EVENT = "/jax/core/compile/jaxpr_trace_duration"
-_count = {"n": 0}
-
-
-def _listener(event, duration, **kwargs):
-    if event == _EVENT:
-        _count["n"] += 1
-
-
-jax.monitoring.register_event_duration_secs_listener(_listener)
-
-
-def _traces(fn) -> int:
-    before = _count["n"]
-    fn()
-    return _count["n"] - before
-
 
 def _problem(delta=0.5, kappa=0.8, alpha=1.0):
     return mfnn.Problem(mfnn.sigma_w(mfnn.ramp()), mfnn.IsotropicGaussians(d=6, delta=delta, n_hermite=8),
@@ -54,11 +35,11 @@ VALUES = {"delta": [0.3, 0.4, 0.5, 0.6, 0.7], "kappa": [0.5, 0.6, 0.7, 0.8, 0.9]
 
 
 @pytest.mark.parametrize("name", list(SWEEPS))
-def test_sgd_sweep_over_a_number_compiles_once(name):
+def test_sgd_sweep_over_a_number_compiles_once(name, traces):
     counts, sols = [], []
     for v in VALUES[name]:
         problem, method = SWEEPS[name](v)
-        counts.append(_traces(lambda: sols.append(
+        counts.append(traces(lambda: sols.append(
             mfnn.solve(problem, method, mfnn.SaveAt(times=[0.0, 0.1, 0.2]), key=1))))
     assert counts[0] > 0, "the trace counter saw nothing: the test would not detect recompiles"
     assert counts[1:] == [0, 0, 0, 0], f"{name}: traces per solve after the first: {counts}"
@@ -66,25 +47,25 @@ def test_sgd_sweep_over_a_number_compiles_once(name):
     assert len(set(risks)) == 5, "the five values must give five different runs"
 
 
-def test_blocked_engine_sweep_over_delta_compiles_once():
+def test_blocked_engine_sweep_over_delta_compiles_once(traces):
     """The fast path (blocked engine, the default for projection units) too."""
     counts, risks = [], []
     for delta in (0.3, 0.45, 0.6):
         problem = _problem(delta=delta)
         method = mfnn.OnlineSGD(n_neurons=16, eps=1e-2)
-        counts.append(_traces(lambda: risks.append(mfnn.solve(problem, method, [0.0, 0.2], key=2).risk[-1, 0])))
+        counts.append(traces(lambda: risks.append(mfnn.solve(problem, method, [0.0, 0.2], key=2).risk[-1, 0])))
     assert counts[0] > 0 and counts[1:] == [0, 0], counts
     assert len(set(risks)) == 3
 
 
-def test_structure_change_does_recompile():
+def test_structure_change_does_recompile(traces):
     """Changing a static field (the number of neurons) is a new structure: it must trace again."""
     problem = _problem()
     mfnn.solve(problem, mfnn.OnlineSGD(n_neurons=16, eps=1e-2, engine="generic"), [0.0, 0.1], key=0)
-    n = _traces(lambda: mfnn.solve(problem, mfnn.OnlineSGD(n_neurons=17, eps=1e-2, engine="generic"),
+    n = traces(lambda: mfnn.solve(problem, mfnn.OnlineSGD(n_neurons=17, eps=1e-2, engine="generic"),
                                    [0.0, 0.1], key=0))
     assert n > 0
     # and replacing a number through dataclasses.replace keeps the structure
     other = dataclasses.replace(problem, task=dataclasses.replace(problem.task, delta=0.55))
-    assert _traces(lambda: mfnn.solve(other, mfnn.OnlineSGD(n_neurons=17, eps=1e-2, engine="generic"),
+    assert traces(lambda: mfnn.solve(other, mfnn.OnlineSGD(n_neurons=17, eps=1e-2, engine="generic"),
                                       [0.0, 0.1], key=0)) == 0

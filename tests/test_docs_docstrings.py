@@ -6,8 +6,7 @@ module needs its own docstring (not an inherited one, not the one ``dataclasses`
 data name (a constant, a registry) must be described in its module's docstring.  A docstring
 with a ``Parameters`` (numpy) or ``Args:`` / ``Parameters:`` (Google) section must document
 exactly the parameters of the signature (``self``/``cls``, ``*args`` and ``**kwargs`` aside).
-The entry points in ``REQUIRE_PARAMETERS`` must have such a section.  The retired solver adapters
-(being replaced by ``mfnn.solve``) are skipped.
+The entry points in ``REQUIRE_PARAMETERS`` must have such a section.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ import pytest
 import mfnn
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
-from docs_reference import RETIRED  # noqa: E402
 
 REQUIRE_PARAMETERS = ("mfnn.solve", "mfnn.SaveAt", "mfnn.Problem")
 
@@ -48,7 +46,7 @@ def public_names() -> dict:
     for modname, mod in MODULES.items():
         names = mfnn.__all__ if mod is mfnn else mod.__dict__.get("__all__")
         for name in names or ():
-            if name in RETIRED or name.startswith("__"):
+            if name.startswith("__"):
                 continue
             obj = getattr(mod, name)
             key = id(obj) if (callable(obj) or inspect.ismodule(obj)) else (modname, name)

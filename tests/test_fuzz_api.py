@@ -33,9 +33,6 @@ CASES = [
     (mfnn.OnlineSGD, dict(),
      {"n_neurons": ("n_neurons", "int+"), "eps": ("eps", "real+"), "batch_size": ("batch_size", "int+"),
       "lam": ("lam", "real"), "replicas": ("replicas", "int+")}),
-    (mfnn.SGDConfig, dict(),
-     {"n_neurons": ("n_neurons", "int+"), "eps": ("eps", "real+"), "batch_size": ("batch_size", "int+"),
-      "lam": ("lam", "real"), "replicas": ("replicas", "int+")}),
     (mfnn.Problem, dict(unit=mfnn.sigma_w(), task=mfnn.IsotropicGaussians(d=3)), {"alpha": ("alpha", "real+")}),
     (mfnn.SphereInit, dict(), {"radius": ("init.radius", "real+?")}),  # None: sqrt of the dimension
     (mfnn.Sphere, dict(), {"radius": ("constraint.radius", "real+?")}),
@@ -84,7 +81,7 @@ def test_invalid_save_times(times):
 
 def test_step_counter_cannot_overflow():
     with pytest.raises(mfnn.ConfigError) as e:
-        mfnn.SGDConfig(eps=1e-300, times=(0.0, 1e30))
+        mfnn.OnlineSGD(eps=1e-300).save_steps((0.0, 1e30))
     assert e.value.field == "eps"
 
 

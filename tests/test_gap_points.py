@@ -48,17 +48,17 @@ def test_fit_or_none_drops_unusable_points():
     assert fit_or_none(x, np.array([1.0, np.nan, 0.0, -1.0, 2.0])) is None
 
 
-def test_sgd_risk_point_equals_simulate_sgd():
-    """The per-point dataset is exactly simulate_sgd's risk for the same key (no reseeding)."""
-    from mfnn.solvers import SGDConfig, simulate_sgd
+def test_sgd_risk_point_equals_solve():
+    """The per-point dataset is exactly the SGD solve's risk for the same key (no reseeding)."""
+    from mfnn.solvers import OnlineSGD, solve
 
     problem = isotropic_problem(10, 0.8, 0.8, 0.5, 1.5, -1.0, 1.0, 16)
     times = [0.0, 0.02, 0.04]
     ds = sgd_risk_point(problem, times, n_neurons=8, eps=0.01, replicas=2, key=jax.random.PRNGKey(5),
                         engine="generic")
-    tr = simulate_sgd(problem, SGDConfig(n_neurons=8, eps=0.01, times=tuple(times), replicas=2, engine="generic"),
-                      jax.random.PRNGKey(5))
-    np.testing.assert_array_equal(ds.risk.values, tr.risk)
+    sol = solve(problem, OnlineSGD(n_neurons=8, eps=0.01, replicas=2, engine="generic"), times,
+                key=jax.random.PRNGKey(5))
+    np.testing.assert_array_equal(ds.risk.values, sol.risk.T)
     assert ds.attrs["result"] == "successful" and ds.risk.dims == ("replica", "time")
 
 

@@ -9,12 +9,16 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import mfnn
-from mfnn.kernel import (KernelFlow, alpha_gradient_flow, antithetic_init, empirical_kernel, erf_kernel,
+from mfnn.kernel import (AlphaFlow, KernelFlow, antithetic_init, empirical_kernel, erf_kernel,
                          gaussian_kernel, mc_kernel, network_output, relu_kernel)
 
 D = 4
 X = jax.random.normal(jax.random.PRNGKey(1), (12, D))
 INIT = mfnn.GaussianInit(kappa=1.0, a_mean=1.0, symmetric_a=True)
+
+
+def alpha_flow(unit, theta0, x, y, alpha, times, **kw):
+    return mfnn.solve(unit, AlphaFlow(x=x, y=y, theta0=theta0, alpha=np.float64(alpha), **kw), times)
 
 
 @pytest.mark.parametrize("act", ["erf", "relu"])
@@ -127,7 +131,7 @@ def test_alpha_flow_approaches_kernel_predictor():
     alphas = [4.0, 16.0, 64.0]
     gaps = []
     for a in alphas:
-        r = alpha_gradient_flow(unit, th, x, y, a, times, x_test=xt, dt=0.02)
+        r = alpha_flow(unit, th, x, y, a, times, x_test=xt, dt=0.02)
         gaps.append(np.sqrt(np.mean((r.pred_test[-1] - fstar[-1]) ** 2)))
         assert r.w2_bound[0] == 0.0
     slope = np.polyfit(np.log(alphas), np.log(gaps), 1)[0]
@@ -140,8 +144,8 @@ def test_alpha_flow_rk4_matches_dopri5():
     x = jax.random.normal(jax.random.PRNGKey(3), (10, D))
     y = jnp.tanh(x[:, 0])
     th = antithetic_init(unit, INIT, jax.random.PRNGKey(5), 100, D)
-    r1 = alpha_gradient_flow(unit, th, x, y, 2.0, [0.0, 1.0], dt=0.01)
-    r2 = alpha_gradient_flow(unit, th, x, y, 2.0, [0.0, 1.0], method="dopri5", rtol=1e-10, atol=1e-12)
+    r1 = alpha_flow(unit, th, x, y, 2.0, [0.0, 1.0], dt=0.01)
+    r2 = alpha_flow(unit, th, x, y, 2.0, [0.0, 1.0], solver="dopri5", rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(r1.residual, r2.residual, atol=1e-8)
 
 

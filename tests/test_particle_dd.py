@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mfnn
-from mfnn.solvers.particle_dd import make_interaction, solve_particle_dd
+from mfnn.solvers.particle_dd import make_interaction
 
 
 def problem(d=10, unit=None):
@@ -46,10 +46,10 @@ def test_sample_interaction_converges_to_exact_at_mc_rate():
 def test_particle_dd_approaches_radial_dd_as_M_grows():
     prob = problem()
     ts = [0.0, 0.5, 1.0, 2.0]
-    ref = mfnn.solve_radial_dd(prob, ts, n_particles=4000)
+    ref = mfnn.solve(prob, mfnn.RadialDD(n_particles=4000), ts)
     gaps = []
     for M in (64, 512):
-        g = [np.max(np.abs(solve_particle_dd(prob, ts, n_particles=M, key=s, save_params=False).risk - ref.risk))
+        g = [np.max(np.abs(mfnn.solve(prob, mfnn.ParticleDD(n_particles=M), ts, key=s).risk - ref.risk))
              for s in range(3)]
         gaps.append(np.mean(g))
     # error O(M^{-1/2}) (initial sample) + O(1/M) (self term): 8x more particles -> ~2.8x smaller
@@ -58,5 +58,5 @@ def test_particle_dd_approaches_radial_dd_as_M_grows():
 
 
 def test_noiseless_particle_dd_decreases_risk():
-    sol = solve_particle_dd(problem(), np.linspace(0, 2, 9), n_particles=200, key=0, save_params=False)
+    sol = mfnn.solve(problem(), mfnn.ParticleDD(n_particles=200), np.linspace(0, 2, 9), key=0)
     assert np.all(np.diff(sol.risk) <= 1e-10)

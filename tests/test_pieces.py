@@ -42,7 +42,7 @@ def test_parse_d():
 
 
 def test_run_status_and_summary_status():
-    ok, div = SimpleNamespace(diverged=False), SimpleNamespace(diverged=True)
+    ok, div = SimpleNamespace(result="successful"), SimpleNamespace(result="diverged")
     assert run_status([0.0, 1.0], ok, ok, None) == {"result": "successful", "sgd_diverged": 0, "dd_diverged": 0}
     st = run_status(np.array([0.0, 0.5]), ok, None, div)
     assert st == {"result": "diverged", "sgd_diverged": 0, "dd_diverged": 1, "stopped_at": 0.5}

@@ -1,6 +1,6 @@
 """Radial distributional dynamics on the PNAS isotropic problem (theory sections 2 and 7.1).
 
-Each ``solve_radial_dd`` call compiles its integrator (10-20 s), so the solutions are module
+Each ``mfnn.solve(problem, RadialDD(...), times)`` call compiles its integrator (10-20 s), so the solutions are module
 fixtures shared by several tests, and the particle-number study runs every M inside one array
 shape (see ``_repeated``) so that the persistent compilation cache (tests/conftest.py) serves it.
 """
@@ -32,9 +32,19 @@ T_FINE = np.linspace(0.0, 1.0, 101)
 M_MAIN = 1000
 
 
+def radial_dd(prob, times, **kw):
+    return mfnn.solve(prob, mfnn.RadialDD(**kw), times)
+
+
+def density(radii, edges):
+    """Mass of the quantile particles per bin divided by bin width, shape (n_times, n_bins)."""
+    out = np.stack([np.histogram(r, bins=edges)[0] for r in radii]).astype(float)
+    return out / (radii.shape[1] * np.diff(edges))
+
+
 @pytest.fixture(scope="module")
 def main_sol():
-    return mfnn.solve_radial_dd(isotropic(), T_FINE, n_particles=M_MAIN, rtol=1e-10, atol=1e-12, xi=XI)
+    return radial_dd(isotropic(), T_FINE, n_particles=M_MAIN, rtol=1e-10, atol=1e-12, xi=XI)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +87,7 @@ def test_radial_model_d_inf_closed_form():
 
 def test_mass_conservation_and_quantile_order(main_sol):
     sol = main_sol
-    assert sol.radii.shape == (len(T_FINE), M_MAIN) and not sol.diverged
+    assert sol.radii.shape == (len(T_FINE), M_MAIN) and sol.result != "diverged"
     np.testing.assert_allclose(sol.times, T_FINE)
     # a 1-D flow with a position-dependent velocity preserves order: the particles stay sorted
     assert np.all(np.diff(sol.radii, axis=1) >= 0)
@@ -86,14 +96,14 @@ def test_mass_conservation_and_quantile_order(main_sol):
     assert np.max(np.abs(sol.radii[-1] - sol.radii[0])) > 0.1
     # the density integrates to one over bins covering all particles, at every time
     edges = np.linspace(0.0, 1.05 * sol.radii.max(), 61)
-    dens = sol.density(edges)
+    dens = density(sol.radii, edges)
     np.testing.assert_allclose((dens * np.diff(edges)).sum(axis=1), 1.0, rtol=1e-14)
 
 
 def test_initial_density_is_the_chi_law(main_sol):
     """rho_0 is (kappa/sqrt(d)) chi_d; midpoint quantiles put each bin's mass within 1/M of the truth."""
     edges = np.linspace(0.4, 1.3, 19)
-    mass = main_sol.density(edges)[0] * np.diff(edges)
+    mass = density(main_sol.radii, edges)[0] * np.diff(edges)
     cdf = stats.chi.cdf(edges * math.sqrt(D) / KAPPA, D)
     assert np.max(np.abs(mass - np.diff(cdf))) <= 1.0 / M_MAIN + 1e-12
 
@@ -116,7 +126,8 @@ def test_weak_form_mean_radius(main_sol, model):
     r = jnp.asarray(sol.radii)
     dpsi_mean = np.asarray(jax.jit(jax.vmap(lambda x: jnp.mean(model.dpsi(x, model.moments(x)))))(r))
     pred = -2 * np.asarray(XI(T_FINE)) * dpsi_mean
-    e1, e2 = _fd_relative_error(sol.mean_radius(), pred, 1), _fd_relative_error(sol.mean_radius(), pred, 2)
+    mean_r = sol.radii.mean(axis=1)
+    e1, e2 = _fd_relative_error(mean_r, pred, 1), _fd_relative_error(mean_r, pred, 2)
     # FD error h^2 |f^(3)| / (6 |f'|) ~ 1e-3 at h = 0.01; a wrong factor in the velocity would leave
     # an O(1) error that does not shrink with h
     assert e1 < 3e-3, e1
@@ -166,7 +177,7 @@ def _repeated(prob, m, m_max=M_LEVELS[-1]):
 @pytest.fixture(scope="module")
 def m_study():
     prob = isotropic()
-    return {m: mfnn.solve_radial_dd(prob, T_CONV, r0=_repeated(prob, m), rtol=1e-11, atol=1e-13).risk
+    return {m: radial_dd(prob, T_CONV, r0=_repeated(prob, m), rtol=1e-11, atol=1e-13).risk
             for m in M_LEVELS}
 
 
@@ -210,7 +221,7 @@ def test_particle_number_convergence_is_first_order(m_study):
 def test_rk4_time_convergence():
     prob = isotropic()
     dts = (0.02, 0.01, 0.005, 0.0025)
-    final = [mfnn.solve_radial_dd(prob, [0.0, 0.2, 0.4], n_particles=400, method="rk4", dt=dt) for dt in dts]
+    final = [radial_dd(prob, [0.0, 0.2, 0.4], n_particles=400, solver="rk4", dt=dt) for dt in dts]
     for sol, dt in zip(final, dts):
         np.testing.assert_array_equal(sol.n_steps, [0, round(0.2 / dt), round(0.2 / dt)])
     r = np.array([s.radii[-1] for s in final])
@@ -279,23 +290,23 @@ def test_finite_d_minus_d_inf_is_order_one_over_d():
     (dict(dt=0.0), "dt"),
     (dict(rtol=0.0), "rtol"),
     (dict(d_interaction="bogus"), "d_interaction"),
-    (dict(method="euler"), "method"),
+    (dict(solver="euler"), "method"),
 ])
-def test_solve_radial_dd_validation(kwargs, field):
+def test_radial_dd_validation(kwargs, field):
     with pytest.raises(mfnn.ConfigError) as e:
-        mfnn.solve_radial_dd(isotropic(), [0.0, 0.1], **kwargs)
+        radial_dd(isotropic(), [0.0, 0.1], **kwargs)
     assert e.value.field == field
 
 
-def test_solve_radial_dd_rejects_bad_times_and_problems():
+def test_radial_dd_rejects_bad_times_and_problems():
     with pytest.raises(mfnn.ConfigError) as e:
-        mfnn.solve_radial_dd(isotropic(), [0.5, 0.1])
-    assert e.value.field == "times"
+        radial_dd(isotropic(), [0.5, 0.1])
+    assert e.value.field == "saveat.times"
     bad_unit = mfnn.Problem(mfnn.ProjectionUnit("ramp", trained=("a", "w")), mfnn.IsotropicGaussians(d=D), mfnn.GaussianInit())
     with pytest.raises(mfnn.ConfigError) as e:
-        mfnn.solve_radial_dd(bad_unit, [0.0])
+        radial_dd(bad_unit, [0.0])
     assert e.value.field == "unit"
     bad_init = mfnn.Problem(mfnn.sigma_w(), mfnn.IsotropicGaussians(d=D), mfnn.GaussianInit(b_std=0.1))
     with pytest.raises(mfnn.ConfigError) as e:
-        mfnn.solve_radial_dd(bad_init, [0.0])
+        radial_dd(bad_init, [0.0])
     assert e.value.field == "init"

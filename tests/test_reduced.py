@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -73,38 +72,20 @@ def test_weighted_measure_risk_matches_duplicated_particles():
 
 
 # ----------------------------------------------------------------------------- compile once over numbers
-# Trace events (one per jit cache miss) as in tests/test_compile_count.py: the reduced methods take
-# their numbers from the problem and the method as traced leaves, so a sweep traces once.
-_EVENT = "/jax/core/compile/jaxpr_trace_duration"
-_count = {"n": 0}
-
-
-def _listener(event, duration, **kwargs):
-    if event == _EVENT:
-        _count["n"] += 1
-
-
-jax.monitoring.register_event_duration_secs_listener(_listener)
-
-
-def _traces(fn) -> int:
-    before = _count["n"]
-    fn()
-    return _count["n"] - before
-
-
-def _sweep(make, values):
+# Trace events (the ``traces`` fixture of conftest.py, one per jit cache miss): the reduced methods
+# take their numbers from the problem and the method as traced leaves, so a sweep traces once.
+def _sweep(traces, make, values):
     counts, risks = [], []
     for v in values:
         problem, method = make(v)
         out = {}
-        counts.append(_traces(lambda: out.setdefault("sol", mfnn.solve(problem, method, [0.0, 0.05]))))
+        counts.append(traces(lambda: out.setdefault("sol", mfnn.solve(problem, method, [0.0, 0.05]))))
         risks.append(float(out["sol"].risk[-1]))
     return counts, risks
 
 
 @pytest.mark.parametrize("name", ["radial_delta", "noisy_beta", "anisotropic_delta"])
-def test_reduced_method_sweep_compiles_once(name):
+def test_reduced_method_sweep_compiles_once(name, traces):
     from mfnn.solvers.anisotropic_dd import AnisotropicDD
     from mfnn.solvers.noisy_radial import NoisyRadialPDE
     from mfnn.solvers.radial_dd import RadialDD
@@ -120,6 +101,6 @@ def test_reduced_method_sweep_compiles_once(name):
     }[name]
     values = {"radial_delta": [0.3, 0.4, 0.5, 0.6, 0.7], "noisy_beta": [2.0, 3.0, 5.0, 8.0, 13.0],
               "anisotropic_delta": [0.3, 0.4, 0.5, 0.6, 0.7]}[name]
-    counts, risks = _sweep(make, values)
+    counts, risks = _sweep(traces, make, values)
     assert counts[0] > 0 and counts[1:] == [0, 0, 0, 0], counts
     assert len(set(risks)) == len(risks)  # the traced numbers were used: five different answers

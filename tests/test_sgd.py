@@ -26,6 +26,13 @@ def problem_ramp():
     return mfnn.Problem(mfnn.sigma_w(), mfnn.IsotropicGaussians(d=D, delta=0.8), mfnn.GaussianInit(kappa=0.8))
 
 
+def run_sgd(prob, method, times, key, save_params=False):
+    """``mfnn.solve`` of ``method`` at ``times`` snapped to the step grid, a divergence kept; arrays (time, replica, ...)."""
+    names = [n for n in ("risk", "w_norm", "a", "b") + (("params",) if save_params else ()) if n in method.available(prob)]
+    sol = mfnn.solve(prob, method, mfnn.SaveAt(method.grid_times(times), names), key=key, throw=False)
+    return mfnn.kept(sol)
+
+
 def np_step(problem, theta, x, y, s, lam=0.0):
     """theta + (2 s / alpha) mean_b[(y_b - yhat_b) grad sigma_*(x_b; theta_i)], (1 - 2 lam s) decay, in NumPy."""
     act = problem.unit.activation
@@ -59,7 +66,7 @@ def init_theta(problem, n, seed=0):
 @pytest.mark.parametrize("batch", [1, 4])
 def test_one_step_matches_numpy(alpha, batch):
     prob = problem_tanh(alpha)
-    cfg = mfnn.SGDConfig(n_neurons=7, eps=0.01, batch_size=batch, engine="generic")
+    cfg = mfnn.OnlineSGD(n_neurons=7, eps=0.01, batch_size=batch, engine="generic")
     key = jax.random.PRNGKey(42)
     theta = init_theta(prob, 7)
     step = make_step(prob, cfg, key)
@@ -75,7 +82,7 @@ def test_one_step_matches_numpy(alpha, batch):
 
 def test_one_step_sigma_w_trains_only_w():
     prob = problem_ramp()
-    cfg = mfnn.SGDConfig(n_neurons=20, eps=0.003, engine="generic")
+    cfg = mfnn.OnlineSGD(n_neurons=20, eps=0.003, engine="generic")
     key = jax.random.PRNGKey(1)
     theta = init_theta(prob, 20, seed=3)
     new = make_step(prob, cfg, key)(5, theta)
@@ -90,7 +97,7 @@ def test_schedule_step_size():
     """s_k = eps * xi(k eps) with a non-constant xi."""
     prob = problem_tanh()
     xi = mfnn.PowerLaw(p=0.5, t0=0.1, scale=1.5)
-    cfg = mfnn.SGDConfig(n_neurons=5, eps=0.02, xi=xi, engine="generic")
+    cfg = mfnn.OnlineSGD(n_neurons=5, eps=0.02, xi=xi, engine="generic")
     key = jax.random.PRNGKey(9)
     theta = init_theta(prob, 5)
     step = make_step(prob, cfg, key)
@@ -103,7 +110,7 @@ def test_schedule_step_size():
 
 def test_weight_decay():
     prob = problem_tanh()
-    cfg = mfnn.SGDConfig(n_neurons=5, eps=0.01, lam=3.0, engine="generic")
+    cfg = mfnn.OnlineSGD(n_neurons=5, eps=0.01, lam=3.0, engine="generic")
     key = jax.random.PRNGKey(4)
     theta = init_theta(prob, 5)
     x, y = prob.task.sample(jax.random.fold_in(key, 2), 1)
@@ -132,7 +139,7 @@ def test_noise_variance_per_step(convention, c2):
     """Per-step increment variance c^2 s / beta per trained coordinate: 4 s/beta ("pde"), 2 s/beta ("as_printed")."""
     prob = _zero_gradient_problem()
     N, beta, eps = 2000, 50.0, 0.01
-    cfg = mfnn.SGDConfig(n_neurons=N, eps=eps, beta=beta, noise_convention=convention, engine="generic")
+    cfg = mfnn.OnlineSGD(n_neurons=N, eps=eps, beta=beta, noise_convention=convention, engine="generic")
     key = jax.random.PRNGKey(8)
     theta = init_theta(prob, N)
     step = make_step(prob, cfg, key)
@@ -161,10 +168,9 @@ def test_noise_accumulates_as_diffusion():
     prob = _zero_gradient_problem(d=10)
     N, beta, eps = 1000, 20.0, 0.01
     xi = mfnn.PowerLaw(p=1.0, t0=0.5)
-    cfg = mfnn.SGDConfig(n_neurons=N, eps=eps, beta=beta, xi=xi, times=(0.0, 0.5), save_params=True,
-                         engine="generic")
-    tr = mfnn.simulate_sgd(prob, cfg, jax.random.PRNGKey(0))
-    inc = (tr.params["w"][0, 1] - tr.params["w"][0, 0]).ravel()
+    cfg = mfnn.OnlineSGD(n_neurons=N, eps=eps, beta=beta, xi=xi, engine="generic")
+    tr = run_sgd(prob, cfg, (0.0, 0.5), jax.random.PRNGKey(0), save_params=True)
+    inc = (tr.ys["params/w"][1, 0] - tr.ys["params/w"][0, 0]).ravel()
     n = inc.size
     total_s = sum(eps * (0.5 + k * eps) ** -1.0 for k in range(50))
     target = 4.0 * total_s / beta
@@ -176,7 +182,7 @@ def test_noise_accumulates_as_diffusion():
 def test_noisy_step_with_weight_decay():
     prob = _zero_gradient_problem()
     N, beta, eps, lam = 2000, 10.0, 0.02, 2.0
-    cfg = mfnn.SGDConfig(n_neurons=N, eps=eps, beta=beta, lam=lam, engine="generic")
+    cfg = mfnn.OnlineSGD(n_neurons=N, eps=eps, beta=beta, lam=lam, engine="generic")
     theta = init_theta(prob, N)
     th1 = make_step(prob, cfg, jax.random.PRNGKey(1))(0, theta)
     w0 = np.asarray(theta["w"]).ravel()
@@ -189,75 +195,78 @@ def test_noisy_step_with_weight_decay():
     assert abs(slope - (1 - 2 * lam * eps)) <= N_SE * math.sqrt(target / np.dot(w0, w0))
 
 
-# ----------------------------------------------------------------------------- simulate_sgd
+# ----------------------------------------------------------------------------- solve(OnlineSGD)
+
+TIMES = (0.0, 0.02, 0.05)
 
 
 @pytest.fixture(scope="module")
 def small_runs():
     prob = problem_ramp()
-    cfg = mfnn.SGDConfig(n_neurons=8, eps=1e-3, times=(0.0, 0.02, 0.05), replicas=3, save_params=True,
-                         engine="generic")
+    cfg = mfnn.OnlineSGD(n_neurons=8, eps=1e-3, replicas=3, engine="generic")
     key = jax.random.PRNGKey(123)
-    return prob, cfg, key, mfnn.simulate_sgd(prob, cfg, key)
+    return prob, cfg, key, run_sgd(prob, cfg, TIMES, key, save_params=True)
 
 
-def test_simulate_sgd_shapes_and_times(small_runs):
+def test_sgd_solve_shapes_and_times(small_runs):
     prob, cfg, key, tr = small_runs
-    assert tr.risk.shape == (3, 3) and tr.w_norm.shape == (3, 3, 8)
-    np.testing.assert_array_equal(tr.steps, [0, 20, 50])
+    assert tr.risk.T.shape == (3, 3) and tr.w_norm.swapaxes(0, 1).shape == (3, 3, 8)
+    np.testing.assert_array_equal(cfg.save_steps(tr.times), [0, 20, 50])
     np.testing.assert_allclose(tr.times, [0.0, 0.02, 0.05], rtol=1e-15)
-    assert not tr.diverged
-    assert tr.a is None and tr.b is None  # not trained in sigma(<w,x>)
-    np.testing.assert_allclose(tr.w_norm, np.linalg.norm(tr.params["w"], axis=-1), rtol=1e-13)
-    np.testing.assert_allclose(tr.risk_mean, tr.risk.mean(axis=0))
+    assert tr.result != "diverged"
+    assert "a" not in tr.ys and "b" not in tr.ys  # not trained in sigma(<w,x>)
+    np.testing.assert_allclose(tr.w_norm, np.linalg.norm(tr.ys["params/w"], axis=-1), rtol=1e-13)
+    np.testing.assert_allclose(tr.to_xarray().risk.mean("replica").values, tr.risk.T.mean(axis=0))
 
 
-def test_simulate_sgd_matches_manual_steps(small_runs):
+def test_sgd_solve_matches_manual_steps(small_runs):
     """Replica r: init from fold_in(fold_in(key, r), 0), data of step k from fold_in(fold_in(key, r), 1) then k."""
     prob, cfg, key, tr = small_runs
     for r in (0, 2):
         rk = jax.random.fold_in(key, r)
         theta = prob.sample_init(jax.random.fold_in(rk, 0), 8, jnp.float64)
-        np.testing.assert_array_equal(tr.params["w"][r, 0], np.asarray(theta["w"]))
+        np.testing.assert_array_equal(tr.ys["params/w"][0, r], np.asarray(theta["w"]))
         risk = jax.jit(prob.risk)
-        assert tr.risk[r, 0] == pytest.approx(float(risk(theta)), rel=1e-13)
+        assert tr.risk[0, r] == pytest.approx(float(risk(theta)), rel=1e-13)
         step = make_step(prob, cfg, jax.random.fold_in(rk, 1))
         theta = jax.lax.fori_loop(0, 50, step, theta)
-        np.testing.assert_allclose(tr.params["w"][r, 2], np.asarray(theta["w"]), rtol=1e-12, atol=1e-14)
-        assert tr.risk[r, 2] == pytest.approx(float(risk(theta)), rel=1e-12)
+        np.testing.assert_allclose(tr.ys["params/w"][2, r], np.asarray(theta["w"]), rtol=1e-12, atol=1e-14)
+        assert tr.risk[2, r] == pytest.approx(float(risk(theta)), rel=1e-12)
 
 
 def test_determinism_and_replica_keys(small_runs):
     prob, cfg, key, tr = small_runs
-    again = mfnn.simulate_sgd(prob, cfg, key)
+    again = run_sgd(prob, cfg, TIMES, key, save_params=True)
     np.testing.assert_array_equal(again.risk, tr.risk)
-    np.testing.assert_array_equal(again.params["w"], tr.params["w"])
-    other = mfnn.simulate_sgd(prob, cfg, jax.random.PRNGKey(124))
+    np.testing.assert_array_equal(again.ys["params/w"], tr.ys["params/w"])
+    other = run_sgd(prob, cfg, TIMES, jax.random.PRNGKey(124))
     assert np.all(np.abs(other.risk - tr.risk) > 1e-8)
     # replicas are independent: different inits and data, so different risks at every save
-    assert np.all(np.abs(tr.risk[0] - tr.risk[1]) > 1e-8) and np.all(np.abs(tr.risk[1] - tr.risk[2]) > 1e-8)
+    risk = tr.risk.T  # (replica, time)
+    assert np.all(np.abs(risk[0] - risk[1]) > 1e-8) and np.all(np.abs(risk[1] - risk[2]) > 1e-8)
     # replica r depends only on fold_in(key, r): the first replicas of a 2-replica run are the same
-    two = mfnn.simulate_sgd(prob, mfnn.SGDConfig(**{**cfg.__dict__, "replicas": 2}), key)
-    np.testing.assert_array_equal(two.risk, tr.risk[:2])
+    two = run_sgd(prob, mfnn.OnlineSGD(n_neurons=8, eps=1e-3, replicas=2, engine="generic"), TIMES, key)
+    np.testing.assert_array_equal(two.risk.T, risk[:2])
     # integer seeds are PRNGKey(seed)
-    np.testing.assert_array_equal(mfnn.simulate_sgd(prob, cfg, 123).risk, tr.risk)
+    np.testing.assert_array_equal(run_sgd(prob, cfg, TIMES, 123).risk, tr.risk)
 
 
 def test_chunking_does_not_change_the_run(small_runs):
     prob, cfg, key, tr = small_runs
-    coarse = mfnn.simulate_sgd(prob, mfnn.SGDConfig(**{**cfg.__dict__, "times": (0.05,)}), key)
-    np.testing.assert_allclose(coarse.params["w"][:, -1], tr.params["w"][:, -1], rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(coarse.risk[:, -1], tr.risk[:, -1], rtol=1e-13)
+    coarse = run_sgd(prob, cfg, (0.05,), key, save_params=True)
+    np.testing.assert_allclose(coarse.ys["params/w"][-1], tr.ys["params/w"][-1], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(coarse.risk[-1], tr.risk[-1], rtol=1e-13)
 
 
 def test_float32_run(small_runs):
     prob, cfg, key, tr = small_runs
-    tr32 = mfnn.simulate_sgd(prob, mfnn.SGDConfig(**{**cfg.__dict__, "dtype": "float32"}), key)
+    tr32 = run_sgd(prob, mfnn.OnlineSGD(n_neurons=8, eps=1e-3, replicas=3, engine="generic", dtype="float32"), TIMES,
+                   key, save_params=True)
     # float32 draws different normals than float64 (different samplers), so only the dtype, the
     # float64 risk evaluation of the float32 state, and its consistency are checked
-    assert tr32.params["w"].dtype == np.float32 and tr32.risk.dtype == np.float64
+    assert tr32.ys["params/w"].dtype == np.float32 and tr32.risk.dtype == np.float64
     assert np.all(np.isfinite(tr32.risk))
-    np.testing.assert_allclose(tr32.w_norm, np.linalg.norm(tr32.params["w"].astype(np.float64), axis=-1), rtol=1e-6)
+    np.testing.assert_allclose(tr32.w_norm, np.linalg.norm(tr32.ys["params/w"].astype(np.float64), axis=-1), rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- divergence
@@ -271,21 +280,21 @@ def _relu_problem():
 def test_divergence_keeps_finite_saves():
     eps = 10.0
     times = tuple(eps * np.array([0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]))
-    cfg = mfnn.SGDConfig(n_neurons=10, eps=eps, times=times, engine="generic")
-    tr = mfnn.simulate_sgd(_relu_problem(), cfg, 0)
-    assert tr.diverged
+    cfg = mfnn.OnlineSGD(n_neurons=10, eps=eps, engine="generic")
+    tr = run_sgd(_relu_problem(), cfg, times, 0)
+    assert tr.result == "diverged"
     k = len(tr.times)
     assert 1 <= k < len(times)
     np.testing.assert_allclose(tr.times, np.asarray(times[:k]))
     assert np.all(np.isfinite(tr.risk)) and np.all(np.isfinite(tr.w_norm))
-    assert tr.risk.shape == (1, k) and tr.w_norm.shape == (1, k, 10)
-    assert tr.risk[0, -1] > 10 * tr.risk[0, 0]  # it was blowing up
+    assert tr.risk.T.shape == (1, k) and tr.w_norm.swapaxes(0, 1).shape == (1, k, 10)
+    assert tr.risk[-1, 0] > 10 * tr.risk[0, 0]  # it was blowing up
 
 
 def test_divergence_before_first_save_raises():
-    cfg = mfnn.SGDConfig(n_neurons=10, eps=10.0, times=(10000.0, 20000.0), engine="generic")
+    cfg = mfnn.OnlineSGD(n_neurons=10, eps=10.0, engine="generic")
     with pytest.raises(mfnn.DivergenceError):
-        mfnn.simulate_sgd(_relu_problem(), cfg, 0)
+        run_sgd(_relu_problem(), cfg, (10000.0, 20000.0), 0)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -296,9 +305,6 @@ def test_divergence_before_first_save_raises():
     (dict(n_neurons=2.5), "n_neurons"),
     (dict(eps=0.0), "eps"),
     (dict(eps=-1e-3), "eps"),
-    (dict(times=(1.0, 0.5)), "times"),
-    (dict(times=(-1.0,)), "times"),
-    (dict(times=()), "times"),
     (dict(batch_size=0), "batch_size"),
     (dict(lam=-0.1), "lam"),
     (dict(beta=0.0), "beta"),
@@ -311,13 +317,20 @@ def test_divergence_before_first_save_raises():
 ])
 def test_sgd_config_validation(kwargs, field):
     with pytest.raises(mfnn.ConfigError) as e:
-        mfnn.SGDConfig(**kwargs)
+        mfnn.OnlineSGD(**kwargs)
     assert e.value.field == field
 
 
+@pytest.mark.parametrize("times", [(1.0, 0.5), (-1.0,), ()])
+def test_save_times_validation(times):
+    with pytest.raises(mfnn.ConfigError) as e:
+        mfnn.SaveAt(times=times)
+    assert e.value.field == "saveat.times"
+
+
 def test_sgd_config_derived():
-    cfg = mfnn.SGDConfig(eps=0.01, times=[0.0, 0.1, 0.25])
-    np.testing.assert_array_equal(cfg.save_steps, [0, 10, 25])
+    cfg = mfnn.OnlineSGD(eps=0.01)
+    np.testing.assert_array_equal(cfg.save_steps([0.0, 0.1, 0.25]), [0, 10, 25])
     assert cfg.noise_c == 2.0
-    assert mfnn.SGDConfig(noise_convention="as_printed").noise_c == pytest.approx(math.sqrt(2))
+    assert mfnn.OnlineSGD(noise_convention="as_printed").noise_c == pytest.approx(math.sqrt(2))
     assert isinstance(cfg.xi, mfnn.Constant)

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 import mfnn
-from mfnn import SGDConfig, simulate_sgd
 from mfnn.solvers._sgd_projection import make_blocked_advance
 from mfnn.solvers.sgd import make_step
 
@@ -30,22 +29,27 @@ def _rel(x, y):
 
 
 def _run_both(problem, **kw):
-    out = {eng: simulate_sgd(problem, SGDConfig(engine=eng, save_params=True, **kw), 7)
-           for eng in ("generic", "blocked")}
+    times = kw.pop("times", (0.0, 1.0))
+    out = {}
+    for eng in ("generic", "blocked"):
+        m = mfnn.OnlineSGD(engine=eng, **kw)
+        names = [n for n in ("risk", "w_norm", "a", "b", "params") if n in m.available(problem)]
+        out[eng] = mfnn.kept(mfnn.solve(problem, m, mfnn.SaveAt(m.grid_times(times), names), key=7, throw=False))
     return out["generic"], out["blocked"]
 
 
 def _assert_same(gen, blk):
-    np.testing.assert_array_equal(gen.steps, blk.steps)
-    assert not gen.diverged and not blk.diverged
+    np.testing.assert_array_equal(gen.times, blk.times)
+    assert gen.result != "diverged" and blk.result != "diverged"
     assert _rel(gen.risk, blk.risk) < RTOL
-    if gen.w_norm is not None:
+    if "w_norm" in gen.ys:
         assert _rel(gen.w_norm, blk.w_norm) < RTOL
     for name in ("a", "b"):
-        if getattr(gen, name) is not None:
-            assert _rel(getattr(gen, name), getattr(blk, name)) < RTOL
-    for name in gen.params:
-        assert _rel(gen.params[name], blk.params[name]) < RTOL, name
+        if name in gen.ys:
+            assert _rel(gen.ys[name], blk.ys[name]) < RTOL
+    for name in gen.ys:
+        if name.startswith("params/"):
+            assert _rel(gen.ys[name], blk.ys[name]) < RTOL, name
 
 
 def test_blocked_matches_generic_pnas_ramp():
@@ -56,9 +60,9 @@ def test_blocked_matches_generic_pnas_ramp():
     gen, blk = _run_both(problem, n_neurons=100, eps=1e-2, times=(0.0, 5.0, 13.37, 20.0), replicas=2)
     _assert_same(gen, blk)
     # the run moves: the comparison is not between two frozen initializations
-    w = np.asarray(gen.params["w"])
+    w = np.asarray(gen.ys["params/w"]).swapaxes(0, 1)  # (replica, time, ...)
     assert np.max(np.abs(w[:, -1] - w[:, 0])) > 0.1 * np.max(np.abs(w[:, 0]))
-    assert gen.risk[0, -1] < gen.risk[0, 0]
+    assert gen.risk[-1, 0] < gen.risk[0, 0]
 
 
 def test_blocked_matches_generic_full_projection_unit():
@@ -72,7 +76,7 @@ def test_blocked_matches_generic_full_projection_unit():
                          batch_size=4, lam=0.05, xi=mfnn.PowerLaw(p=0.25, t0=1.0))
     _assert_same(gen, blk)
     for name in ("a", "b"):
-        v = np.asarray(gen.params[name])
+        v = np.asarray(gen.ys[f"params/{name}"]).swapaxes(0, 1)
         assert np.max(np.abs(v[:, -1] - v[:, 0])) > 1e-2
 
 
@@ -102,7 +106,7 @@ def test_blocked_advance_matches_make_step(block, sub, draw):
     unit = mfnn.ProjectionUnit("ramp", trained=("a", "b", "w"))
     init = mfnn.GaussianInit(kappa=1.2, a_std=0.5, b_std=0.5)
     problem = mfnn.Problem(unit, task, init, alpha=1.5)
-    config = SGDConfig(n_neurons=30, eps=3e-2, batch_size=2, lam=0.02,
+    config = mfnn.OnlineSGD(n_neurons=30, eps=3e-2, batch_size=2, lam=0.02,
                        xi=mfnn.PowerLaw(p=0.5, t0=0.5))
     L = draw or 64
     _compare_advance(problem, config, [(0, 0), (0, 1), (11, 3 * L + 2), (100, block or 32), (7, 57)],
@@ -115,7 +119,7 @@ def test_blocked_advance_trained_subsets(trained):
     task = mfnn.IsotropicGaussians(d=10, delta=0.5, n_hermite=8)
     unit = mfnn.ProjectionUnit("tanh", trained=trained)
     init = mfnn.GaussianInit(kappa=1.0, a_std=0.5, b_std=0.3)
-    config = SGDConfig(n_neurons=40, eps=2e-2, lam=0.01)
+    config = mfnn.OnlineSGD(n_neurons=40, eps=2e-2, lam=0.01)
     theta0, ref = _compare_advance(mfnn.Problem(unit, task, init), config, [(5, 300)])
     for name in ("a", "b", "w"):  # trained leaves moved, the others did not
         moved = _rel(ref[name], theta0[name])
@@ -126,16 +130,16 @@ def test_blocked_advance_float32():
     """float32 takes the same path; the rounding differs at the 1e-7 level per step."""
     task = mfnn.IsotropicGaussians(d=16, delta=0.8, n_hermite=8)
     problem = mfnn.Problem(mfnn.sigma_w(), task, mfnn.GaussianInit(kappa=0.8))
-    config = SGDConfig(n_neurons=50, eps=1e-2, dtype="float32")
+    config = mfnn.OnlineSGD(n_neurons=50, eps=1e-2, dtype="float32")
     _compare_advance(problem, config, [(0, 500)], rtol=1e-4)
 
 
 def test_blocked_rejects_noisy_runs():
     task = mfnn.IsotropicGaussians(d=8, delta=0.5, n_hermite=8)
     problem = mfnn.Problem(mfnn.sigma_w(), task, mfnn.GaussianInit(kappa=0.8))
-    config = SGDConfig(n_neurons=10, eps=1e-2, times=(0.0, 0.1), beta=10.0, engine="blocked")
+    config = mfnn.OnlineSGD(n_neurons=10, eps=1e-2, beta=10.0, engine="blocked")
     with pytest.raises(mfnn.ConfigError):
-        simulate_sgd(problem, config, 0)
+        mfnn.solve(problem, config, (0.0, 0.1), key=0)
     assert make_blocked_advance(problem, config, jax.random.PRNGKey(0)) is None
 
 
@@ -143,4 +147,4 @@ def test_blocked_not_applicable_to_function_units():
     unit = mfnn.FunctionUnit(lambda th, x: jnp.tanh(jnp.dot(th["w"], x)), lambda d: {"w": (d,)},
                              trained=("w",))
     problem = mfnn.Problem(unit, mfnn.IsotropicGaussians(d=4, delta=0.5), mfnn.GaussianInit())
-    assert make_blocked_advance(problem, SGDConfig(n_neurons=4), jax.random.PRNGKey(0)) is None
+    assert make_blocked_advance(problem, mfnn.OnlineSGD(n_neurons=4), jax.random.PRNGKey(0)) is None

@@ -12,7 +12,7 @@ reductions, so that each grid point is computed on its own (its own random strea
 ``mfnn.experiments.base.Point``):
 
 * :func:`sgd_risk_point`: the exact population risk R_N(theta^k) of ``replicas`` SGD runs at the
-  save times (one ``simulate_sgd`` call, replicas vmapped), as a labelled dataset;
+  save times (one ``mfnn.solve`` of ``OnlineSGD``, replicas vmapped), as a labelled dataset;
 * :func:`dd_risk_point`: the DD reference R(rho_t) (radial DD, exact finite-d angular average);
 * :func:`gap_table`: :func:`mfnn.analysis.scaling.gap_statistics` of each point against the
   reference: ``gap`` G per replica, ``fluct`` = sup_t |R_N^(r) - mean_r R_N| (the O(N^{-1/2})
@@ -52,16 +52,15 @@ def _status(ds: xr.Dataset, diverged: bool, times_saved, times) -> xr.Dataset:
 def sgd_risk_point(problem, times, *, n_neurons: int, eps: float, replicas: int, key, engine: str = "auto",
                    dtype: str = "float64", progress: bool = False) -> xr.Dataset:
     """``risk`` (replica, time): exact R_N(theta^k) of ``replicas`` SGD runs at ``times`` (on the
-    step grid k eps).  Replica r uses fold_in(key, r) (``simulate_sgd``)."""
-    from ..solvers import SGDConfig, simulate_sgd
+    step grid k eps).  Replica r uses fold_in(key, r) (``OnlineSGD``)."""
+    from ..solvers import OnlineSGD, SaveAt, kept, solve
 
     times = np.asarray(times, float)
-    cfg = SGDConfig(n_neurons=int(n_neurons), eps=float(eps), times=tuple(times), replicas=int(replicas),
-                    engine=engine, dtype=dtype)
+    m = OnlineSGD(n_neurons=int(n_neurons), eps=float(eps), replicas=int(replicas), engine=engine, dtype=dtype)
     start = _time.time()
     try:
-        tr = simulate_sgd(problem, cfg, key, progress=progress)
-        risk, saved, diverged = tr.risk, np.asarray(tr.times, float), bool(tr.diverged)
+        sol = kept(solve(problem, m, SaveAt(m.grid_times(times), "risk"), key=key, progress=progress, throw=False))
+        risk, saved, diverged = sol.risk.T, np.asarray(sol.times, float), sol.result == "diverged"
     except DivergenceError:  # nothing saved, not even t = 0
         risk, saved, diverged = np.zeros((int(replicas), 0)), times[:0], True
     ds = xr.Dataset({"risk": (("replica", "time"), np.asarray(risk, float))}, coords={"time": saved},
@@ -71,13 +70,14 @@ def sgd_risk_point(problem, times, *, n_neurons: int, eps: float, replicas: int,
 
 
 def dd_risk_point(problem, times, *, n_particles: int, rtol: float, progress: bool = False) -> xr.Dataset:
-    """``dd_risk`` (time): R(rho_t) of the radial DD (``solve_radial_dd``, quantile particles)."""
-    from ..solvers import solve_radial_dd
+    """``dd_risk`` (time): R(rho_t) of the radial DD (``RadialDD``, quantile particles)."""
+    from ..solvers import RadialDD, SaveAt, kept, solve
 
     times = np.asarray(times, float)
     try:
-        dd = solve_radial_dd(problem, times, n_particles=int(n_particles), rtol=float(rtol), progress=progress)
-        risk, saved, diverged = dd.risk, np.asarray(dd.times, float), bool(dd.diverged)
+        m = RadialDD(n_particles=int(n_particles), rtol=float(rtol))
+        dd = kept(solve(problem, m, SaveAt(times, "risk"), progress=progress, throw=False))
+        risk, saved, diverged = dd.risk, np.asarray(dd.times, float), dd.result == "diverged"
     except DivergenceError:
         risk, saved, diverged = np.zeros(0), times[:0], True
     ds = xr.Dataset({"dd_risk": (("time",), np.asarray(risk, float))}, coords={"time": saved},

@@ -28,8 +28,7 @@ from ..analysis.timegrid import log_save_times
 from ..numerics.schedules import PowerLaw
 from ..problem import GaussianInit, Problem, ProjectionUnit, relu
 from ..problem.anisotropic import AnisotropicGaussians
-from ..solvers import simulate_sgd
-from ..solvers.anisotropic_dd import solve_anisotropic_dd
+from ..solvers import AnisotropicDD
 from .base import Experiment, ExperimentConfig, Point, register
 from .pieces import DDFields, SGDFields, check_ranges, estimate_from, format_table, run_status, summary_status, take
 
@@ -88,23 +87,22 @@ class PnasAnisotropic(Experiment):
         cfg = Config(**point.params)
         problem, xi, key = cfg.problem(), PowerLaw(p=cfg.xi_p, t0=cfg.xi_t0), jax.random.PRNGKey(point.seed)
         times = log_save_times(cfg.t_max, cfg.n_times, cfg.eps)
-        sgd = simulate_sgd(problem, cfg.sgd_config(times, xi=xi, save_params=True, engine=cfg.engine), key,
-                           progress=progress)
-        means = block_norm_means(sgd.params, cfg.s0)  # (replica, time); the snapshots are dropped
-        kw = dict(n_particles=cfg.dd_particles, xi=xi, rtol=cfg.dd_rtol, key=jax.random.fold_in(key, 7),
-                  progress=progress)
-        dd = solve_anisotropic_dd(problem, sgd.times, d_interaction="inf", **kw)
-        ddf = (solve_anisotropic_dd(problem, sgd.times, d_interaction="finite", n_hermite=cfg.dd_hermite, **kw)
+        sgd = cfg.sgd_solve(problem, times, key, ("risk", "params"), progress, xi=xi, engine=cfg.engine)
+        params = {k[7:]: v.swapaxes(0, 1) for k, v in sgd.ys.items() if k.startswith("params/")}
+        means = block_norm_means(params, cfg.s0)  # (replica, time); the snapshots are dropped
+        kw = dict(method=AnisotropicDD, xi=xi, key=jax.random.fold_in(key, 7))
+        dd = cfg.dd_solve(problem, sgd.times, progress, d_interaction="inf", **kw)
+        ddf = (cfg.dd_solve(problem, sgd.times, progress, d_interaction="finite", n_hermite=cfg.dd_hermite, **kw)
                if cfg.dd_finite else None)
         n = min(len(sgd.times), len(dd.times), len(ddf.times) if ddf is not None else len(dd.times))
-        vs = {"sgd_risk": (("replica", "time"), sgd.risk[:, :n]),
+        vs = {"sgd_risk": (("replica", "time"), sgd.risk[:n].T),
               **{f"sgd_mean_{k}": (("replica", "time"), means[k][:, :n]) for k in MEANS},
               "dd_risk": (("time",), dd.risk[:n]), "dd_dissipation": (("time",), dd.dissipation[:n]),
-              **{f"dd_mean_{k}": (("time",), dd.mean(k)[:n]) for k in MEANS}}
+              **{f"dd_mean_{k}": (("time",), dd.ys[k][:n].mean(axis=1)) for k in MEANS}}
         if ddf is not None:
             vs["dd_risk_finite_d"] = (("time",), ddf.risk[:n])
-            vs.update({f"dd_mean_{k}_finite_d": (("time",), ddf.mean(k)[:n]) for k in MEANS})
-        return xr.Dataset(vs, coords={"time": sgd.times[:n], "step": ("time", sgd.steps[:n])},
+            vs.update({f"dd_mean_{k}_finite_d": (("time",), ddf.ys[k][:n].mean(axis=1)) for k in MEANS})
+        return xr.Dataset(vs, coords={"time": sgd.times[:n], "step": ("time", sgd.stats["steps"][:n])},
                           attrs=run_status(sgd.times[:n], sgd, dd, ddf))
 
     def reduce(self, cfg: Config, results: dict) -> tuple:

@@ -26,7 +26,7 @@ from ..analysis.timegrid import log_save_times
 from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
 from ..problem.shapes import HALF_BREAKPOINTS, HALF_VALUES, check_even_shape, even_piecewise_linear
-from ..solvers import RadialModel, simulate_sgd, solve_radial_dd
+from ..solvers import RadialModel
 from .base import Experiment, ExperimentConfig, Point, register
 from .pieces import DDFields, SGDFields, check_ranges, estimate_from, format_table, run_status, summary_status
 
@@ -89,17 +89,16 @@ class PnasFailure(Experiment):
             return xr.Dataset({"support_r": ("support", g["support_r"]), "support_w": ("support", g["support_w"])},
                               attrs={"part": part, **{k: float(g[k]) for k in ("risk", "lower_bound", "fw_gap")}})
         times = log_save_times(cfg.t_max, cfg.n_times, cfg.eps)
-        sgd = simulate_sgd(problem, cfg.sgd_config(times), jax.random.PRNGKey(point.seed), progress=progress)
-        dd = solve_radial_dd(problem, sgd.times, n_particles=cfg.dd_particles, rtol=cfg.dd_rtol,
-                             n_hermite=cfg.dd_n_hermite, progress=progress)
+        sgd = cfg.sgd_solve(problem, times, jax.random.PRNGKey(point.seed), progress=progress)
+        dd = cfg.dd_solve(problem, sgd.times, progress, n_hermite=cfg.dd_n_hermite)
         n = min(len(sgd.times), len(dd.times))
         model = RadialModel.from_problem(problem, "finite", cfg.dd_n_hermite)
         # the SGD neurons' radii (replica 0), read as a radial measure (rotation invariance holds in law)
         certs = {"dd": radial_certificates(model, dd.radii[n - 1]),
-                 "sgd": radial_certificates(model, sgd.w_norm[0, n - 1])}
+                 "sgd": radial_certificates(model, sgd.w_norm[n - 1, 0])}
         return xr.Dataset(
-            {"sgd_risk": (("replica", "time"), sgd.risk[:, :n]),
-             "sgd_w_norm": (("replica", "time", "neuron"), sgd.w_norm[:, :n]),
+            {"sgd_risk": (("replica", "time"), sgd.risk[:n].T),
+             "sgd_w_norm": (("replica", "time", "neuron"), sgd.w_norm[:n].swapaxes(0, 1)),
              "dd_risk": (("time",), dd.risk[:n]), "dd_radius": (("time", "particle"), dd.radii[:n])},
             coords={"time": sgd.times[:n]},
             attrs={"part": part, "kappa": float(kappa), **run_status(sgd.times[:n], sgd, dd),

@@ -23,7 +23,6 @@ from ..analysis.compare import histogram_vs_density, max_abs_gap, risk_table
 from ..analysis.timegrid import log_save_times, nearest_indices
 from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
-from ..solvers import simulate_sgd, solve_radial_dd
 from .base import Experiment, ExperimentConfig, Point, register
 from .pieces import DDFields, RampFields, SGDFields, check_ranges, estimate_from, run_status, summary_status, take
 
@@ -88,18 +87,16 @@ class PnasIsotropic(Experiment):
     def compute(self, point: Point, progress: bool = False) -> xr.Dataset:
         cfg = Config(**point.params)
         problem = cfg.problem()
-        sgd = simulate_sgd(problem, cfg.sgd_config(cfg.save_times()), jax.random.PRNGKey(point.seed),
-                           progress=progress)
-        dd_kw = dict(n_particles=cfg.dd_particles, rtol=cfg.dd_rtol, progress=progress)
-        dd = solve_radial_dd(problem, sgd.times, **dd_kw)
-        dd_inf = solve_radial_dd(problem, sgd.times, d_interaction="inf", **dd_kw) if cfg.dd_inf else None
+        sgd = cfg.sgd_solve(problem, cfg.save_times(), jax.random.PRNGKey(point.seed), progress=progress)
+        dd = cfg.dd_solve(problem, sgd.times, progress)
+        dd_inf = cfg.dd_solve(problem, sgd.times, progress, d_interaction="inf") if cfg.dd_inf else None
         n = min(len(sgd.times), len(dd.times), len(dd_inf.times) if dd_inf is not None else len(dd.times))
         ds = xr.Dataset(
-            {"sgd_risk": (("replica", "time"), sgd.risk[:, :n]),
-             "sgd_w_norm": (("replica", "time", "neuron"), sgd.w_norm[:, :n]),
+            {"sgd_risk": (("replica", "time"), sgd.risk[:n].T),
+             "sgd_w_norm": (("replica", "time", "neuron"), sgd.w_norm[:n].swapaxes(0, 1)),
              "dd_risk": (("time",), dd.risk[:n]), "dd_radius": (("time", "particle"), dd.radii[:n]),
              "dd_dissipation": (("time",), dd.dissipation[:n])},
-            coords={"time": sgd.times[:n], "step": ("time", sgd.steps[:n])},
+            coords={"time": sgd.times[:n], "step": ("time", sgd.stats["steps"][:n])},
             attrs=run_status(sgd.times[:n], sgd, dd, dd_inf))
         if dd_inf is not None:
             ds["dd_risk_d_inf"] = (("time",), dd_inf.risk[:n])

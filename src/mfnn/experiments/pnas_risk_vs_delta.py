@@ -29,7 +29,7 @@ from ..analysis.compare import replica_stats
 from ..analysis.timegrid import extend_geometric, log_save_times
 from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
-from ..solvers import RadialModel, simulate_sgd, solve_radial_dd
+from ..solvers import RadialModel
 from .base import Experiment, ExperimentConfig, Point, register
 from .pieces import DDFields, RampFields, SGDFields, check_ranges, estimate_from, format_table, parse_d, run_status
 
@@ -94,17 +94,16 @@ class PnasRiskVsDelta(Experiment):
         delta = p.pop("delta")
         cfg = Config(**p)
         problem, di = cfg.problem(delta), cfg.d_interaction
-        sgd = simulate_sgd(problem, cfg.sgd_config(log_save_times(cfg.t_max, cfg.n_times, cfg.eps)),
-                           jax.random.PRNGKey(point.seed), progress=progress)
+        sgd = cfg.sgd_solve(problem, log_save_times(cfg.t_max, cfg.n_times, cfg.eps), jax.random.PRNGKey(point.seed),
+                            ("risk",), progress)
         # the DD starts from rho_0 = N(0, kappa^2/d_sgd I) (radii kappa chi_d / sqrt(d)) in both cases
-        dd = solve_radial_dd(problem, np.concatenate([sgd.times, extend_geometric(sgd.times[-1], cfg.dd_t_long)]),
-                             n_particles=cfg.dd_particles, rtol=cfg.dd_rtol, d_interaction=di,
-                             n_hermite=cfg.n_hermite, progress=progress)
+        dd = cfg.dd_solve(problem, np.concatenate([sgd.times, extend_geometric(sgd.times[-1], cfg.dd_t_long)]),
+                          progress, d_interaction=di, n_hermite=cfg.n_hermite)
         gmin = radial_global_min(problem, di, n_hermite=cfg.n_hermite)
         cert = radial_certificates(RadialModel.from_problem(problem, di, cfg.n_hermite), dd.radii[-1])
         n = min(len(sgd.times), len(dd.times))
         return xr.Dataset(
-            {"sgd_risk": (("replica", "time"), sgd.risk[:, :n]), "dd_risk": (("dd_time",), dd.risk)},
+            {"sgd_risk": (("replica", "time"), sgd.risk[:n].T), "dd_risk": (("dd_time",), dd.risk)},
             coords={"time": sgd.times[:n], "dd_time": dd.times},
             attrs={"delta": float(delta), "dd_t_long": float(dd.times[-1]), "dd_risk_at_t_max": float(dd.risk[n - 1]),
                    "global_min_risk": float(gmin["risk"]), "global_min_lower_bound": float(gmin["lower_bound"]),

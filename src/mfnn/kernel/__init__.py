@@ -9,14 +9,14 @@
 """
 
 from .closed_form import erf_kernel, gaussian_kernel, relu_kernel
-from .dynamics import AlphaFlow, AlphaFlowResult, alpha_gradient_flow, antithetic_init, make_velocity, network_output
+from .dynamics import AlphaFlow, antithetic_init, make_velocity, network_output
 from .linearized import (KernelFlow, kernel_interpolant, kernel_predictor, linearized_residual,
                          population_residual_norm)
 from .ntk import empirical_kernel, features, mc_kernel
 
 __all__ = [
     "erf_kernel", "gaussian_kernel", "relu_kernel",
-    "AlphaFlow", "AlphaFlowResult", "alpha_gradient_flow", "antithetic_init", "make_velocity", "network_output",
+    "AlphaFlow", "antithetic_init", "make_velocity", "network_output",
     "KernelFlow", "kernel_interpolant", "kernel_predictor", "linearized_residual", "population_residual_norm",
     "empirical_kernel", "features", "mc_kernel",
 ]

@@ -34,7 +34,9 @@ import xarray as xr
 
 from ..errors import ConfigError, DivergenceError
 from .closed_form import gaussian_kernel
-from .dynamics import alpha_gradient_flow, antithetic_init
+from ..numerics.pytree import to_real
+from ..solvers import SaveAt, kept, solve
+from .dynamics import AlphaFlow, antithetic_init
 from .linearized import KernelFlow
 from .ntk import empirical_kernel
 
@@ -95,9 +97,10 @@ def alpha_flow_point(unit, theta0, data: dict, alpha: float, times, *, method: s
     ``w2_bound`` (time,).  A diverged flow keeps its saves (``attrs["result"] = "diverged"``)."""
     times = np.asarray(times, float)
     try:
-        r = alpha_gradient_flow(unit, theta0, data["x"], data["y"], float(alpha), times, x_test=data["x_test"],
-                                method=method, dt=dt, progress=progress)
-        res, pred, w2, saved, diverged = r.residual, r.pred_test, r.w2_bound, r.times, r.diverged
+        m = AlphaFlow(x=jnp.asarray(data["x"]), y=jnp.asarray(data["y"]), theta0=theta0, alpha=to_real("alpha", alpha),
+                      x_test=jnp.asarray(data["x_test"]), solver=method, dt=dt)
+        r = kept(solve(unit, m, SaveAt(times, ("residual", "pred_test", "w2_bound")), progress=progress, throw=False))
+        res, pred, w2, saved, diverged = r.residual, r.pred_test, r.w2_bound, r.times, r.result == "diverged"
     except DivergenceError:
         n, m = data["x"].shape[0], data["x_test"].shape[0]
         res, pred, w2, saved, diverged = np.zeros((0, n)), np.zeros((0, m)), np.zeros(0), times[:0], True

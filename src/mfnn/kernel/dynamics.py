@@ -16,7 +16,7 @@ symmetric in a (``GaussianInit(symmetric_a=True)`` or ``a_mean = 0``).
 
 Integration: fixed-step RK4 (default) or adaptive Dormand-Prince from ``numerics.ode``; ``AlphaFlow``
 is the method of ``mfnn.solve`` (alpha, the data and theta0 are traced leaves: a sweep over alpha
-compiles once) and ``alpha_gradient_flow`` the earlier interface, a thin adapter.
+compiles once): ``mfnn.solve(unit, AlphaFlow(x=x, y=y, theta0=theta0, alpha=alpha), times)``.
 
 W2 displacement: for equal-weight particles the identity coupling theta_j(0) <-> theta_j(t) gives
     W2(rho^N_t, rho^N_0) <= sqrt( (1/N) sum_j ||theta_j(t) - theta_j(0)||^2 )
@@ -25,18 +25,15 @@ W2 displacement: for equal-weight particles the identity coupling theta_j(0) <->
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ..errors import ConfigError, check, check_times
+from ..errors import ConfigError, check
 from ..numerics.ode import make_segment_fn, segment_inputs
-from ..numerics.pytree import is_tracer, to_real
-from ..solvers import Method, SaveAt, solve
-from ..solvers.fields import choice, legacy_result, static_positive
+from ..numerics.pytree import is_tracer
+from ..solvers import Method
+from ..solvers.fields import choice, finish_observe, static_positive
 
 
 def antithetic_init(unit, init, key, n_neurons: int, d: int, dtype=jnp.float64):
@@ -74,23 +71,6 @@ def make_velocity(unit, x, y):
         return out
 
     return velocity
-
-
-@dataclass
-class AlphaFlowResult:
-    """Saves at ``times``: residual u = y - fhat on the data (T, n), test predictions (T, m),
-    the W2 coupling bound (T,), the empirical risk (1/n)|u|^2 (T,) and the final parameters."""
-
-    times: np.ndarray
-    alpha: float
-    residual: np.ndarray
-    pred_test: np.ndarray | None
-    w2_bound: np.ndarray
-    risk: np.ndarray
-    theta0: dict
-    theta: dict
-    n_steps: np.ndarray
-    diverged: bool = False
 
 
 class AlphaFlow(Method):
@@ -171,28 +151,4 @@ class AlphaFlow(Method):
         if "w2_bound" in names:
             sq = sum(jnp.sum((th[k] - self.theta0[k]).reshape(th[k].shape[0], -1) ** 2, axis=1) for k in unit.trained)
             out["w2_bound"] = jnp.sqrt(jnp.mean(sq))
-        out.update({n: th[n[7:]] for n in names if n.startswith("params/")})
-        if "n_steps" in names:
-            out["n_steps"] = state["n_steps"]
-        if fn is not None:
-            out.update(fn(problem, state))
-        return out
-
-
-def alpha_gradient_flow(unit, theta0, x, y, alpha, times, *, x_test=None, method: str = "rk4",
-                        dt: float = 0.02, rtol: float = 1e-9, atol: float = 1e-11,
-                        progress: bool = False) -> AlphaFlowResult:
-    """``mfnn.solve(unit, AlphaFlow(...), times)`` as the earlier ``AlphaFlowResult`` (t = 0 allowed)."""
-    check(alpha > 0, "alpha", f"must be > 0, got {alpha}")
-    times = check_times(times)
-    theta0 = {k: jnp.asarray(v) for k, v in theta0.items()}
-    m = AlphaFlow(x=jnp.asarray(x), y=jnp.asarray(y), theta0=theta0, alpha=to_real("alpha", alpha),
-                  x_test=None if x_test is None else jnp.asarray(x_test), solver=method, dt=dt, rtol=rtol, atol=atol)
-    names = m.default_observables + tuple(f"params/{k}" for k in sorted(theta0))
-    sol = solve(unit, m, SaveAt(times=times, observables=names), progress=progress, throw=False)
-    diverged = legacy_result(sol, "alpha-scaled flow")
-    return AlphaFlowResult(
-        times=sol.times, alpha=float(alpha), residual=sol.residual,
-        pred_test=sol.pred_test if x_test is not None else None, w2_bound=sol.w2_bound, risk=sol.risk,
-        theta0=jax.device_get(theta0), theta={k: sol.ys[f"params/{k}"][-1] for k in theta0},
-        n_steps=sol.n_steps, diverged=diverged)
+        return finish_observe(out, problem, state, names, fn, th)

@@ -64,9 +64,6 @@ def make_blocked_advance(problem, config, key, *, block=None, sub=None, draw=Non
     noisy (``config.beta < inf``).  ``block``, ``sub`` and ``draw`` override the number of steps
     per block, per sequential sub-block (a divisor of the block) and per sampling call.
     """
-    from .sgd import _as_method
-
-    config = _as_method(config)
     unit, task = problem.unit, problem.task
     if not isinstance(unit, ProjectionUnit) or config.noisy or problem.constraint is not None:
         return None

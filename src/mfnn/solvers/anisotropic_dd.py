@@ -49,56 +49,22 @@ inside the compiled program, so solves differing only in numbers compile once.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ..errors import check, check_times
+from ..errors import check
 from ..numerics.ode import make_segment_fn, segment_inputs
 from ..numerics.schedules import Schedule, as_schedule
 from ..problem.problem import Problem
 from ..problem.reduced import ANISOTROPIC_COORDS, AnisotropicModel, interaction_dimension
-from ._driver import Method, solve
-from .fields import choice, legacy_result, static_int, static_positive
+from ._driver import Method
+from .fields import choice, finish_observe, static_int, static_positive
 
 COORDS = ANISOTROPIC_COORDS
 
-__all__ = ["AnisotropicDD", "AnisotropicModel", "AnisotropicDDSolution", "COORDS", "initial_particles", "particles_from_params",
-           "solve_anisotropic_dd"]
-
-
-@dataclass
-class AnisotropicDDSolution:
-    """Reduced DD at the save times: particles (time, M) per coordinate, risk and means."""
-
-    times: np.ndarray
-    particles: dict  # a, b, r1, r2: (n_times, M)
-    risk: np.ndarray
-    dissipation: np.ndarray  # int |grad psi|^2 drhobar; dR/dt = -4 xi * dissipation
-    n_steps: np.ndarray
-    diverged: bool = False
-
-    def mean(self, name: str) -> np.ndarray:
-        return self.particles[name].mean(axis=1)
-
-    @property
-    def mean_a(self):
-        return self.mean("a")
-
-    @property
-    def mean_b(self):
-        return self.mean("b")
-
-    @property
-    def mean_r1(self):
-        return self.mean("r1")
-
-    @property
-    def mean_r2(self):
-        return self.mean("r2")
+__all__ = ["AnisotropicDD", "AnisotropicModel", "COORDS", "initial_particles", "particles_from_params"]
 
 
 def initial_particles(problem: Problem, n_particles: int, key) -> dict:
@@ -186,22 +152,4 @@ class AnisotropicDD(Method):
                 out["risk"] = model.risk_from_moments(S)
             if "dissipation" in names:
                 out["dissipation"] = jnp.mean(sum(g[k] ** 2 for k in COORDS))
-        if "n_steps" in names:
-            out["n_steps"] = state["n_steps"]
-        if fn is not None:
-            out.update(fn(problem, state))
-        return out
-
-
-def solve_anisotropic_dd(problem: Problem, times, *, n_particles: int = 4000, d_interaction="inf",
-                         n_hermite: int = 12, xi=1.0, method: str = "dopri5", rtol: float = 1e-6,
-                         atol: float = 1e-8, dt: float = 0.01, key=0, theta0: dict | None = None,
-                         progress: bool = False) -> AnisotropicDDSolution:
-    """``mfnn.solve(problem, AnisotropicDD(...), times, key=key)`` as the earlier ``AnisotropicDDSolution``."""
-    times = check_times(times)
-    m = AnisotropicDD(n_particles=n_particles, d_interaction=d_interaction, n_hermite=n_hermite, xi=xi,
-                      solver=method, rtol=rtol, atol=atol, dt=dt, theta0=theta0)
-    sol = solve(problem, m, times, key=key, progress=progress, throw=False)
-    diverged = legacy_result(sol, "anisotropic DD")
-    return AnisotropicDDSolution(sol.times, {c: sol.ys[c] for c in COORDS}, sol.risk, sol.dissipation,
-                                 sol.n_steps, diverged)
+        return finish_observe(out, problem, state, names, fn)

@@ -27,45 +27,30 @@ Time stepping: adaptive Dormand-Prince 5(4) (``rtol``, ``atol``) or RK4 (``dt``)
 
 is integrated by Euler-Maruyama with step ``dt`` (strong order 1/2, weak order 1).
 
-``ParticleDD`` is the method of ``mfnn.solve``; ``solve_particle_dd`` the earlier interface.
+``ParticleDD`` is the method of ``mfnn.solve``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, check, check_times
+from ..errors import ConfigError, check
 from ..numerics.ode import make_segment_fn, segment_inputs
 from ..numerics.pytree import is_tracer, real
 from ..numerics.random import normal as fast_normal
 from ..numerics.schedules import Schedule, as_schedule
 from ..problem.problem import Problem
-from ._driver import Method, SaveAt, solve
-from .fields import choice, legacy_result, static_int, static_positive
+from ._driver import Method
+from .fields import choice, finish_observe, static_int, static_positive
 
-__all__ = ["ParticleDD", "ParticleDDSolution", "make_interaction", "solve_particle_dd"]
+__all__ = ["ParticleDD", "make_interaction"]
 
 _tm = jax.tree_util.tree_map
-
-
-@dataclass
-class ParticleDDSolution:
-    times: np.ndarray
-    risk: np.ndarray  # R(rho^M_t): exact, or with the sample interaction when interaction="sample"
-    w_norm: np.ndarray | None  # (n_times, M)
-    params: dict | None  # snapshots of all parameters, (n_times, M, ...)
-    interaction: str
-    n_steps: np.ndarray
-    diverged: bool = False
-
-    def mean(self, name):
-        return self.params[name].mean(axis=1)
 
 
 def _one(theta):
@@ -253,26 +238,4 @@ class ParticleDD(Method):
             out["risk"] = self._terms(problem)[1](th)
         if "w_norm" in names and "w" in th:
             out["w_norm"] = jnp.linalg.norm(th["w"], axis=-1)
-        out.update({n: th[n[7:]] for n in names if n.startswith("params/")})
-        if "n_steps" in names:
-            out["n_steps"] = state["n_steps"]
-        if fn is not None:
-            out.update(fn(problem, state))
-        return out
-
-
-def solve_particle_dd(problem: Problem, times, *, n_particles: int = 1000, key=0, theta0=None,
-                      interaction: str = "auto", n_samples: int = 4096, sample_seed: int = 1,
-                      method: str = "dopri5", rtol: float = 1e-6, atol: float = 1e-8, dt: float = 1e-2, xi=1.0,
-                      lam: float = 0.0, beta: float = math.inf, chunk: int = 256, save_params: bool = True,
-                      progress: bool = False) -> ParticleDDSolution:
-    """``mfnn.solve(problem, ParticleDD(...), times, key=key)`` as the earlier ``ParticleDDSolution``."""
-    times = check_times(times)
-    m = ParticleDD(n_particles=n_particles, interaction=interaction, n_samples=n_samples, sample_seed=sample_seed,
-                   solver=method, rtol=rtol, atol=atol, dt=dt, xi=xi, lam=lam, beta=beta, chunk=chunk, theta0=theta0)
-    names = [n for n in m.available(problem) if save_params or not n.startswith("params/")]
-    sol = solve(problem, m, SaveAt(times=times, observables=names), key=key, progress=progress, throw=False)
-    diverged = legacy_result(sol, f"particle DD M={n_particles}")
-    params = {n[7:]: v for n, v in sol.ys.items() if n.startswith("params/")} if save_params else None
-    return ParticleDDSolution(sol.times, sol.risk, sol.ys.get("w_norm"), params, m.resolved_interaction(problem),
-                              sol.n_steps, diverged)
+        return finish_observe(out, problem, state, names, fn, th)

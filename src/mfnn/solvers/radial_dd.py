@@ -14,7 +14,7 @@ d = inf keeps k = 0 only (u = (a^2/2) sum_tau m m').  The interaction therefore 
 only through the K moments S_{tau,k} = int chat_k(tau r) rhobar(dr).  These formulas live in ONE
 place, ``mfnn.problem.reduced.RadialModel`` (re-exported here), which the noisy radial grid, the
 Gibbs solver and the radial certificates evaluate too.  ``RadialDD`` is the method of
-``mfnn.solve``; ``solve_radial_dd`` is the earlier interface, a thin adapter.
+``mfnn.solve``.
 
 Scheme: Lagrangian quantile particles.  r_j(0) are the midpoint quantiles of rhobar_0, and
 dr_j/dt = -2 xi(t) psi'(r_j) is integrated with adaptive Dormand-Prince 5(4) (default; the user
@@ -30,42 +30,18 @@ are measured in tests/test_radial_dd.py).  psi is even in r (m is), so r = 0 is 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import check, check_times
+from ..errors import check
 from ..numerics.ode import make_segment_fn, segment_inputs
 from ..numerics.schedules import Schedule, as_schedule
-from ..problem.problem import Problem
 from ..problem.reduced import RadialModel, interaction_dimension
-from ._driver import Method, solve
-from .fields import choice, legacy_result, static_int, static_positive
+from ._driver import Method
+from .fields import choice, finish_observe, static_int, static_positive
 
-__all__ = ["RadialDD", "RadialModel", "RadialDDSolution", "solve_radial_dd"]
-
-
-@dataclass
-class RadialDDSolution:
-    """Quantile particles r (n_times, M) of rhobar_t, the risk R(rhobar_t) and the dissipation."""
-
-    times: np.ndarray
-    radii: np.ndarray
-    risk: np.ndarray
-    dissipation: np.ndarray  # int psi'(r)^2 rhobar(dr); dR/dt = -4 xi * dissipation
-    n_steps: np.ndarray
-    diverged: bool = False
-
-    def density(self, edges):
-        """Mass of rhobar_t per bin divided by bin width, shape (n_times, n_bins)."""
-        edges = np.asarray(edges)
-        out = np.stack([np.histogram(r, bins=edges)[0] for r in self.radii]).astype(float)
-        return out / (self.radii.shape[1] * np.diff(edges))
-
-    def mean_radius(self):
-        return self.radii.mean(axis=1)
+__all__ = ["RadialDD", "RadialModel"]
 
 
 class RadialDD(Method):
@@ -129,20 +105,4 @@ class RadialDD(Method):
             out["radii"] = r
         if "dissipation" in names:
             out["dissipation"] = jnp.mean(model.grad_psi(r)[0] ** 2)
-        if "n_steps" in names:
-            out["n_steps"] = state["n_steps"]
-        if fn is not None:
-            out.update(fn(problem, state))
-        return out
-
-
-def solve_radial_dd(problem: Problem, times, *, n_particles: int = 4000, method: str = "dopri5",
-                    rtol: float = 1e-7, atol: float = 1e-9, dt: float = 0.01, d_interaction="finite",
-                    n_hermite: int = 24, xi=1.0, r0=None, progress: bool = False) -> RadialDDSolution:
-    """``mfnn.solve(problem, RadialDD(...), times)`` returned as the earlier ``RadialDDSolution``."""
-    times = check_times(times)
-    m = RadialDD(n_particles=n_particles, solver=method, rtol=rtol, atol=atol, dt=dt, d_interaction=d_interaction,
-                 n_hermite=n_hermite, xi=xi, r0=r0)
-    sol = solve(problem, m, times, progress=progress, throw=False)
-    diverged = legacy_result(sol, "radial DD")
-    return RadialDDSolution(sol.times, sol.radii, sol.risk, sol.dissipation, sol.n_steps, diverged)
+        return finish_observe(out, problem, state, names, fn)

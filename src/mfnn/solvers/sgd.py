@@ -11,7 +11,7 @@ replaces (y - yhat) grad by its average over B fresh samples.  alpha = 1 is the 
 scaling; alpha > 1 is the COLT 2019 kernel scaling in its rescaled time (velocity (1/alpha) grad
 Psi_alpha), which is why the step carries 1/alpha.
 
-Noise convention (PNAS 2018 eq. 12 and its Gibbs measure).  The library DEFINES the
+Noise convention (PNAS 2018 eq. 12 and its Gibbs measure; ``NOISE_C`` maps each convention to c).  The library DEFINES the
 temperature by the PDE  d_t rho = 2 xi div(rho grad Psi_lambda) + 2 xi beta^{-1} Laplacian rho,
 whose Gibbs fixed point is rho_* ~ exp(-beta Psi_lambda).  A step adds variance c^2 s_k / beta per
 coordinate, i.e. c^2 xi / beta per unit time, a Fokker-Planck coefficient c^2 xi / (2 beta); matching
@@ -23,28 +23,28 @@ Implementation: ``OnlineSGD`` is a method of ``mfnn.solve`` (``solvers/_driver.p
 compiles one ``lax.scan`` over save intervals per problem *structure* (eps, lambda, beta, the
 schedule's numbers and the problem's numbers are traced), ``lax.fori_loop`` runs the steps between
 two save times and replicas are ``vmap``ped over keys.  The data of step k is drawn from
-fold_in(key, k), so results do not depend on how the run is chunked.  ``SGDConfig`` and
-``simulate_sgd`` are the earlier interface, kept as thin adapters while callers move to
-``mfnn.solve(problem, OnlineSGD(...), SaveAt(times))``.
+fold_in(key, k), so results do not depend on how the run is chunked.  Replica r uses
+fold_in(key, r): its initialization from fold_in(., 0), its data and noise from fold_in(., 1).
+Run it as ``mfnn.solve(problem, OnlineSGD(...), SaveAt(method.grid_times(times)))``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ConfigError, check, check_times
+from ..errors import ConfigError, check
 from ..numerics.random import normal as fast_normal
 from ..numerics.schedules import Schedule, as_schedule
 from ..numerics.pytree import is_tracer, real, to_int
 from ..problem.problem import Problem
-from ._driver import Method, SaveAt, solve
-from .fields import choice, legacy_result
+from ._driver import Method
+from .fields import choice
+
+__all__ = ["NOISE_C", "OnlineSGD", "make_advance", "make_step"]
 
 NOISE_C = {"pde": 2.0, "as_printed": math.sqrt(2.0)}
 _MAX_STEPS = 2**62  # step counters are int64
@@ -103,6 +103,10 @@ class OnlineSGD(Method):
         check(bool(np.all(steps < _MAX_STEPS)), "eps", f"t / eps = {steps.max():.3g} steps overflows the step counter")
         return steps.astype(np.int64)
 
+    def grid_times(self, times) -> np.ndarray:
+        """The save times snapped to the step grid, k eps (what the run reaches)."""
+        return self.save_steps(times) * float(self.eps)
+
     # --- method protocol -----------------------------------------------------------------
     def available(self, problem) -> tuple:
         shapes = problem.unit.param_shapes(problem.d)
@@ -111,7 +115,7 @@ class OnlineSGD(Method):
         return tuple(out) + ("params",)
 
     @property
-    def default_observables(self):  # the trajectory that simulate_sgd always saved
+    def default_observables(self):
         return ("risk", "w_norm", "a", "b")
 
     def dims(self, name):
@@ -167,74 +171,9 @@ def _observe(problem, theta, names):
     return out
 
 
-@dataclass(frozen=True)
-class SGDConfig:
-    """The earlier configuration of an SGD run (``OnlineSGD`` fields plus ``times`` and
-    ``save_params``); ``method()`` gives the ``OnlineSGD`` it describes."""
-
-    n_neurons: int = 800
-    eps: float = 1e-5
-    times: tuple = (0.0, 1.0)
-    batch_size: int = 1
-    xi: Schedule | float | str = 1.0
-    lam: float = 0.0
-    beta: float = math.inf
-    noise_convention: str = "pde"
-    replicas: int = 1
-    dtype: str = "float64"
-    save_params: bool = False
-    engine: str = "auto"
-
-    def __post_init__(self):
-        object.__setattr__(self, "xi", as_schedule(self.xi))
-        object.__setattr__(self, "times", tuple(float(t) for t in check_times(np.atleast_1d(self.times))))
-        self.method()  # validates every field
-        self.save_steps  # noqa: B018 - checks the step counter
-
-    def method(self) -> OnlineSGD:
-        return OnlineSGD(n_neurons=self.n_neurons, eps=self.eps, batch_size=self.batch_size, xi=self.xi,
-                         lam=self.lam, beta=self.beta, noise_convention=self.noise_convention,
-                         replicas=self.replicas, dtype=self.dtype, engine=self.engine)
-
-    @property
-    def save_steps(self) -> np.ndarray:
-        return self.method().save_steps(self.times)
-
-    @property
-    def noise_c(self) -> float:
-        return NOISE_C[self.noise_convention]
-
-
-@dataclass
-class SGDTrajectory:
-    """Observables of ``simulate_sgd`` at the save times; leading axes (replica, time)."""
-
-    times: np.ndarray
-    steps: np.ndarray
-    risk: np.ndarray
-    w_norm: np.ndarray | None = None
-    a: np.ndarray | None = None
-    b: np.ndarray | None = None
-    params: dict | None = None
-    diverged: bool = False
-
-    @property
-    def risk_mean(self):
-        return self.risk.mean(axis=0)
-
-    @property
-    def risk_std(self):
-        return self.risk.std(axis=0, ddof=1) if self.risk.shape[0] > 1 else np.zeros(self.risk.shape[1])
-
-
-def _as_method(config) -> OnlineSGD:
-    return config if isinstance(config, OnlineSGD) else config.method()
-
-
-def make_step(problem: Problem, config, key):
+def make_step(problem: Problem, m: OnlineSGD, key):
     """The step body ``step(k, theta) -> theta`` for one replica (data key ``key``); PNAS 2018
     eq. 6 (noisy: with weight decay and Gaussian noise, module docstring)."""
-    m = _as_method(config)
     unit, task = problem.unit, problem.task
     trained = tuple(unit.trained)
     dtype = jnp.dtype(m.dtype)
@@ -272,13 +211,12 @@ def make_step(problem: Problem, config, key):
     return step
 
 
-def make_advance(problem: Problem, config, key):
+def make_advance(problem: Problem, m: OnlineSGD, key):
     """``advance(theta, k0, n)``: run steps k0 .. k0+n-1 for one replica with data key ``key``.
 
     Uses the exact blocked fast path for projection units when ``engine`` allows it
     (see ``_sgd_projection.py``), the generic autodiff step otherwise.
     """
-    m = _as_method(config)
     if m.engine in ("auto", "blocked"):
         from ._sgd_projection import make_blocked_advance
 
@@ -292,22 +230,3 @@ def make_advance(problem: Problem, config, key):
             raise ConfigError("engine", f"the blocked engine does not apply: {why}; use 'auto' or 'generic'")
     step = make_step(problem, m, key)
     return lambda theta, k0, n: jax.lax.fori_loop(k0, k0 + n, step, theta)
-
-
-def simulate_sgd(problem: Problem, config: SGDConfig, key, *, progress: bool = False) -> SGDTrajectory:
-    """``config.replicas`` independent SGD runs saved at ``config.times`` (adapter over
-    ``mfnn.solve(problem, OnlineSGD(...), SaveAt(times))``; replica r uses fold_in(key, r): its
-    initialization from fold_in(., 0), its data and noise from fold_in(., 1)).  A run that
-    produces NaN/Inf stops and the trajectory holds the saves before it with ``diverged=True``."""
-    method = config.method()
-    names = ("risk", "w_norm", "a", "b") + (("params",) if config.save_params else ())
-    names = tuple(n for n in names if n in method.available(problem))
-    sol = solve(problem, method, SaveAt(times=config.times, observables=names), key=key, progress=progress,
-                throw=False)
-    diverged = legacy_result(sol, "SGD")
-    sw = lambda a: None if a is None else np.swapaxes(a, 0, 1)  # noqa: E731  (time, replica) -> (replica, time)
-    params = {k[7:]: sw(v) for k, v in sol.ys.items() if k.startswith("params/")} or None
-    steps = config.save_steps[: len(sol.times)]
-    return SGDTrajectory(times=steps * config.eps, steps=steps, risk=sw(sol.ys["risk"]), w_norm=sw(sol.ys.get("w_norm")),
-                         a=sw(sol.ys.get("a")), b=sw(sol.ys.get("b")), params=params,
-                         diverged=diverged)

@@ -1,5 +1,6 @@
 """Command line: ``mfnn list``, ``mfnn run NAME [--quick] [--set k=v ...] [--out DIR] [--seed S]
-[--overwrite | --resume] [--force]``, ``mfnn show DIR``.
+[--overwrite | --resume] [--force] [--executor E --workers K]``, ``mfnn show DIR``; the sweep
+commands (``mfnn sweep / status / collect / report``) live in :mod:`mfnn.cli_sweep`.
 
 Every error is one line ``mfnn: error: <field>: <message>`` on stderr.  Exit codes
 (docs/architecture.md section 5):
@@ -245,6 +246,10 @@ def show_cmd(directory):
         _fail(f"directory: cannot display summary.json ({type(e).__name__}: {e})", 2)
     click.echo(text)
 
+
+from . import cli_sweep  # noqa: E402  (mfnn sweep / status / collect / report)
+
+cli_sweep.register(sys.modules[__name__])
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -26,8 +26,10 @@ def run_point(root: str, point: dict, imports: tuple = ()) -> dict:
     Returns ``{"key", "status": "done" | "diverged" | "failed" | "interrupted" | "skipped",
     "seconds", "error"}``; never raises for a failure of the point itself."""
     import importlib
+    import shutil
 
     from ..errors import DivergenceError
+    from ..io import read_marker
     from ..experiments.runner import RunFailed, run_experiment
     from .store import SweepStore
 
@@ -41,6 +43,8 @@ def run_point(root: str, point: dict, imports: tuple = ()) -> dict:
         if store.is_done(key):
             return {**out, "status": "skipped"}
         partial = store.partial(key)
+        if partial.is_dir() and not partial.is_symlink() and read_marker(partial) is None:
+            shutil.rmtree(partial)  # killed before its marker was written: ours (sweep dir, under the lock)
         try:
             run_experiment(point["experiment"], out=store.final(key), quick=point["quick"],
                            overrides=point["overrides"], seed=point["seed"], progress=False,

@@ -20,11 +20,30 @@ from ..errors import ConfigError
 __all__ = ["run_sweep", "run_point", "SweepResult"]
 
 
+_TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"  # one per jit cache miss
+_traces = {"n": 0, "listening": False}
+
+
+def _count_traces() -> int:
+    """JAX traces (jit cache misses) in this process so far (counting starts at the first call)."""
+    if not _traces["listening"]:
+        import jax
+
+        def listener(event, duration, **kwargs):  # noqa: ARG001
+            if event == _TRACE_EVENT:
+                _traces["n"] += 1
+
+        jax.monitoring.register_event_duration_secs_listener(listener)
+        _traces["listening"] = True
+    return _traces["n"]
+
+
 def run_point(root: str, point: dict, imports: tuple = ()) -> dict:
     """Run one sweep point into ``root/points/<key>`` (picklable; runs in a worker).
 
     Returns ``{"key", "status": "done" | "diverged" | "failed" | "interrupted" | "skipped",
-    "seconds", "error"}``; never raises for a failure of the point itself."""
+    "seconds", "error", "traces" (JAX traces, i.e. compilations, during the point), "pid"}``;
+    never raises for a failure of the point itself."""
     import importlib
     import shutil
 
@@ -37,8 +56,11 @@ def run_point(root: str, point: dict, imports: tuple = ()) -> dict:
         importlib.import_module(m)
     store = SweepStore(root)
     key = point["key"]
+    import os
+
+    traces0 = _count_traces()
     t0 = time.perf_counter()
-    out = {"key": key, "status": "done", "seconds": 0.0, "error": None}
+    out = {"key": key, "status": "done", "seconds": 0.0, "error": None, "traces": 0, "pid": os.getpid()}
     with store.lock(key):  # another driver computing it: wait, then find it done
         if store.is_done(key):
             return {**out, "status": "skipped"}
@@ -60,6 +82,7 @@ def run_point(root: str, point: dict, imports: tuple = ()) -> dict:
             out.update(status="failed", error=f"{type(e).__name__}: {e}")
             _log_error(partial, traceback.format_exc(), overwrite=True)
     out["seconds"] = time.perf_counter() - t0
+    out["traces"] = _count_traces() - traces0
     return out
 
 

@@ -63,3 +63,38 @@ class SweepToy(Experiment):
 
 if "sweep-toy" not in REGISTRY:
     register(SweepToy)
+
+
+@dataclass(frozen=True)
+class MultiConfig(ExperimentConfig):
+    xs: tuple = (1.0, 2.0, 3.0, 4.0)
+    diverge_at: float = -1.0
+
+    def validate(self):
+        check(1 <= len(self.xs) <= 100, "xs", "need 1 to 100 values")
+
+
+class SweepToyMulti(Experiment):
+    """Several points (one per x); a point with x == diverge_at reports a divergence."""
+
+    name = "sweep-toy-multi"
+    description = "test experiment: several points"
+    Config = MultiConfig
+
+    def points(self, cfg):
+        from mfnn.experiments.base import Point
+
+        return [Point.make(self.name, {"x": x, "diverge_at": cfg.diverge_at}, cfg.seed) for x in cfg.xs]
+
+    def compute(self, point, progress=False):
+        x = point.params["x"]
+        y = x ** 2 + np.random.default_rng(point.seed).normal(0, 0.01, size=3)
+        status = "diverged" if x == point.params["diverge_at"] else "successful"
+        return xr.Dataset({"y": (("i",), y)}, attrs={"result": status, "message": "toy divergence"})
+
+    def reduce(self, cfg, results):
+        return {"ys": [float(ds.y.values.mean()) for ds in results.values()]}, {}
+
+
+if "sweep-toy-multi" not in REGISTRY:
+    register(SweepToyMulti)

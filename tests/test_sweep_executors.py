@@ -48,6 +48,7 @@ def _same(a, b):
     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
+@pytest.mark.slow  # the fast tier runs a pool in test_sweep_runner.py
 def test_process_pool_equals_serial(tmp_path, serial_table):
     out = tmp_path / "sw"
     res = run_sweep(_spec(), out, executor="local", workers=2, progress=False)

@@ -52,9 +52,13 @@ def run_point(root: str, point: dict, imports: tuple = ()) -> dict:
     from ..experiments.runner import RunFailed, run_experiment
     from .store import SweepStore
 
-    for m in imports:
-        importlib.import_module(m)
     store = SweepStore(root)
+    try:
+        for m in imports:
+            importlib.import_module(m)
+    except Exception as e:  # noqa: BLE001 - reported as data: mfnn's exceptions do not pickle
+        return {"key": point["key"], "status": "failed", "seconds": 0.0, "error": f"cannot import: {e}",
+                "traces": 0, "pid": 0}
     key = point["key"]
     import os
 

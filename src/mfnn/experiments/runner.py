@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 import traceback
 
@@ -139,7 +140,9 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
     * Bad input raises ``ConfigError`` before anything is written (config, size estimate, ``out``).
     * The run writes into ``<out>.partial`` (marker first) under ``_signals.cooperative()``; each
       point goes to ``points/<key>.nc`` as it completes; with ``resume`` the points already there
-      are loaded instead of recomputed.
+      are loaded instead of recomputed, and a point in flight continues from its solvers' last
+      checkpoint (``checkpoints/<key>/``, every ``$MFNN_CHECKPOINT_SECONDS`` = 60 s and at an
+      interrupt; bit for bit the uninterrupted numbers).
     * Divergence: ``summary.json`` with ``"result": "diverged"`` and where it stopped, figures from
       what was saved (plotting failures are recorded in ``render_errors``), the directory renamed
       to ``out`` (a finished, reproducible result), then ``DivergenceError`` is raised with
@@ -219,6 +222,7 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
 
         summary = _write_summary(run, exp, name, quick, cfg, start,
                                  {"result": result, **{k: v for k, v in summary.items() if k != "result"}})
+        shutil.rmtree(run.path / "checkpoints", ignore_errors=True)  # a finished run needs none
         path = run.finalize()
     if result == "diverged":
         where = summary.get("stopped_in") or summary.get("stopped_at") or summary.get("message")
@@ -280,7 +284,18 @@ def _stopped_in(i: int, points: list, message: str) -> dict:
     return {"point": i, "of": len(points), "key": points[i].key, "params": points[i].params, "message": message}
 
 
-def _computed(exp, points, loaded, progress, state, executor, workers):
+def _checkpointing(root, key):
+    """Checkpoint the solves of one point into ``root/<key>`` (see ``mfnn.solvers._checkpoint``)."""
+    if root is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    from ..solvers._checkpoint import checkpointing
+
+    return checkpointing(root / key)
+
+
+def _computed(exp, points, loaded, progress, state, executor, workers, ckpt_root=None):
     """Yield ``(i, point, dataset, None)`` or ``(i, point, None, (message, partial))`` (diverged)
     for every point: loaded ones first, then computed here (``executor`` None / "serial") or on
     the executor, in completion order."""
@@ -293,7 +308,8 @@ def _computed(exp, points, loaded, progress, state, executor, workers):
             state["point"] = {"index": i, "of": len(points), "key": points[i].key}
             _stop_check(state)
             try:
-                ds = _call_compute(exp, points[i], progress)
+                with _checkpointing(ckpt_root, points[i].key):  # solver state kept for --resume
+                    ds = _call_compute(exp, points[i], progress)
             except DivergenceError as e:  # a solver that diverged before saving anything it could return
                 yield i, points[i], None, (str(e).splitlines()[0] if str(e) else "diverged", e.partial)
                 continue
@@ -338,7 +354,8 @@ def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool =
                     loaded[point.key] = _load_point(f)
                 except Exception:  # noqa: BLE001 - an unreadable save is recomputed
                     pass
-    for i, point, ds, err in _computed(exp, points, loaded, progress, state, executor, workers):
+    for i, point, ds, err in _computed(exp, points, loaded, progress, state, executor, workers,
+                                       ckpt_root=run.path / "checkpoints"):
         if err is not None:  # DivergenceError (raised in this process, or reported by a worker)
             message, partial = err
             where = _stopped_in(i, points, message)
@@ -354,6 +371,7 @@ def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool =
                 signum = _signals.stop_requested()
                 raise RunInterrupted(f"interrupted by {_signals.signal_name(signum)}", signum=signum)
             run.write_dataset(f"points/{point.key}.nc", ds)
+            shutil.rmtree(run.path / "checkpoints" / point.key, ignore_errors=True)  # the point is saved
         results[point.key] = ds
         if str(ds.attrs.get("result", "successful")) == "diverged":
             diverged.append(_stopped_in(i, points, str(ds.attrs.get("message", "non-finite values"))))

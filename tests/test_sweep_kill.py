@@ -75,3 +75,21 @@ def test_sigkill_pool_driver_then_rerun(tmp_path):
     """The driver of a 2-worker spawn pool is killed: orphaned workers may finish their point; the
     rerun waits on the point locks and never computes a point twice."""
     _kill_rerun(tmp_path, "local", True)
+
+
+@pytest.mark.slow
+def test_sigint_stops_the_sweep_with_130_and_rerun_finishes(tmp_path):
+    out = tmp_path / "sw"
+    drv = subprocess.Popen(_args(out, "serial", False), env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while _done(out) < 2 and time.time() < deadline and drv.poll() is None:
+        time.sleep(0.05)
+    os.kill(drv.pid, signal.SIGINT)
+    _, err = drv.communicate(timeout=60)
+    assert drv.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("mfnn: error: run: ") and "interrupted" in err
+    n = _done(out)
+    assert n < 12
+    r = subprocess.run(_args(out, "serial", False), env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and f"{n} already done" in r.stdout, r.stdout + r.stderr

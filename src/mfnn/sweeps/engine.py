@@ -156,6 +156,12 @@ def run_sweep(spec, out, *, executor="local", workers=None, address=None, slurm=
             r = {"key": point.key, "status": "failed", "seconds": 0.0, "error": f"worker lost: {type(e).__name__}: {e}"}
             _log_error(store.partial(point.key), "".join(traceback.format_exception(e)), overwrite=False)
         res.results.append(r)
+        if r["status"] == "interrupted":  # Ctrl-C / SIGTERM reached a point: stop the sweep (rerun continues)
+            from .. import _signals
+            from ..errors import RunInterrupted
+
+            signum = _signals.stop_requested()
+            raise RunInterrupted(f"sweep interrupted ({r['error']}); rerun the command to continue", signum=signum)
         if r["status"] == "failed":
             bar.write(f"mfnn: point {point.key} {point.coords} seed={point.seed} failed: {r['error']}")
         bar.update(1)

@@ -93,3 +93,38 @@ def test_sigint_stops_the_sweep_with_130_and_rerun_finishes(tmp_path):
     assert n < 12
     r = subprocess.run(_args(out, "serial", False), env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and f"{n} already done" in r.stdout, r.stdout + r.stderr
+
+
+def _children(pid: int) -> list:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_pool_worker_loses_only_its_points(tmp_path):
+    out = tmp_path / "sw"
+    drv = subprocess.Popen(_args(out, "local", False), env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while _done(out) < 2 and time.time() < deadline and drv.poll() is None:
+        time.sleep(0.05)
+    workers = [c for c in _children(drv.pid) if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text()]
+    assert workers, "no worker processes found"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = drv.communicate(timeout=240)
+    assert drv.returncode == 1 and "rerun" in err, err
+    r = subprocess.run(_args(out, "local", False), env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    from mfnn.sweeps.collect import status_lines, table
+
+    assert status_lines(out)[-1] == "done: 12, running: 0, failed: 0, pending: 0"
+    ys = table(out).query("output == 'y'")
+    assert len(ys) == 12 and not ys.duplicated(["key"]).any()

@@ -93,10 +93,13 @@ def sweep_cmd(name, spec_file, grids, zips, seeds, quick, sets, imports, executo
             _fail(str(e), 2)
         except KeyboardInterrupt as e:
             _interrupted(str(e) or "interrupted", getattr(e, "signum", None))
-    counts = {s: res.count(s) for s in ("done", "diverged", "failed", "interrupted", "skipped")}
+    counts = {s: res.count(s) for s in ("done", "diverged", "failed", "lost", "interrupted", "skipped")}
     click.echo(f"{res.total} points in {res.root}: {res.skipped} already done, "
                + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + f" ({res.wall_seconds:.1f} s)")
-    if res.failed:
+    if res.count("lost"):
+        click.echo(f"mfnn: error: sweep: {res.count('lost')} points lost with a worker that died; rerun the "
+                   "command to run them", err=True)
+    elif res.failed:
         click.echo(f"mfnn: error: sweep: {len(res.failed)} of {res.total} points failed; "
                    f"`mfnn status {res.root}` lists them, rerun the command to retry them", err=True)
     sys.exit(res.exit_code)

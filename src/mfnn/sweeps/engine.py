@@ -117,10 +117,11 @@ class SweepResult:
 
     @property
     def exit_code(self) -> int:
-        """0: every point done; 1: a point failed; 3: a point diverged (and none failed); 130: interrupted."""
+        """0: every point done; 1: a point failed or was lost with its worker; 3: a point diverged
+        (and none failed); 130: interrupted."""
         if self.count("interrupted"):
             return 130
-        if self.failed:
+        if self.failed or self.count("lost"):
             return 1
         return 3 if self.count("diverged") else 0
 
@@ -153,8 +154,13 @@ def run_sweep(spec, out, *, executor="local", workers=None, address=None, slurm=
         except KeyboardInterrupt:
             raise
         except BaseException as e:  # noqa: BLE001 - a worker that died (killed, out of memory)
-            r = {"key": point.key, "status": "failed", "seconds": 0.0, "error": f"worker lost: {type(e).__name__}: {e}"}
-            _log_error(store.partial(point.key), "".join(traceback.format_exception(e)), overwrite=False)
+            import concurrent.futures.process as cfp
+
+            r = {"key": point.key, "status": "lost", "seconds": 0.0, "error": f"worker lost: {type(e).__name__}: {e}",
+                 "traces": 0, "pid": 0}
+            if not isinstance(e, (cfp.BrokenProcessPool, cf.CancelledError)):  # a failure of the point: recorded
+                r["status"] = "failed"
+                _log_error(store.partial(point.key), "".join(traceback.format_exception(e)), overwrite=False)
         res.results.append(r)
         if r["status"] == "interrupted":  # Ctrl-C / SIGTERM reached a point: stop the sweep (rerun continues)
             from .. import _signals
@@ -162,6 +168,8 @@ def run_sweep(spec, out, *, executor="local", workers=None, address=None, slurm=
 
             signum = _signals.stop_requested()
             raise RunInterrupted(f"sweep interrupted ({r['error']}); rerun the command to continue", signum=signum)
+        if r["status"] == "lost" and not res.count("lost") > 1:
+            bar.write(f"mfnn: a worker died ({r['error']}); the points it did not finish stay pending: rerun")
         if r["status"] == "failed":
             bar.write(f"mfnn: point {point.key} {point.coords} seed={point.seed} failed: {r['error']}")
         bar.update(1)

@@ -72,3 +72,26 @@ def test_resumed_sgd_run_is_bit_for_bit_the_uninterrupted_one(tmp_path, monkeypa
         mfnn.solve(problem, other, times, key=7, block=4)
     assert blocks["n"] == 11
     assert calls["n"] >= 3
+
+
+@pytest.mark.slow  # three in-process runs of pnas-isotropic (one compilation, ~1-2 min on 2 loaded cores)
+def test_mfnn_run_resume_continues_from_the_checkpoint(tmp_path, monkeypatch):
+    import xarray as xr
+
+    from mfnn.experiments.runner import run_experiment
+
+    kw = dict(quick=True, progress=False, overrides={"t_max": "2", "n_times": "12", "panel_times": "0,2",
+                                                     "dd_particles": "100"})
+    full = run_experiment("pnas-isotropic", out=tmp_path / "full", **kw)
+    calls = _stop_after(monkeypatch, 4)
+    with pytest.raises(RunInterrupted):
+        run_experiment("pnas-isotropic", out=tmp_path / "cut", **kw)
+    ck = list((tmp_path / "cut.partial" / "checkpoints").rglob("solve-*.ckpt"))
+    assert ck and calls["n"] >= 4 and not list((tmp_path / "cut.partial" / "points").glob("*.nc"))
+    monkeypatch.setattr(_segments._signals, "stop_requested", lambda: None)
+    resumed = run_experiment("pnas-isotropic", out=tmp_path / "cut", resume=True, **kw)
+    assert not (resumed / "checkpoints").exists()
+    for name in ("sgd.nc", "dd.nc"):
+        a = xr.open_dataset(full / name, engine="scipy").load()
+        b = xr.open_dataset(resumed / name, engine="scipy").load()
+        xr.testing.assert_identical(a, b)  # bit for bit

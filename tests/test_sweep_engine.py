@@ -4,10 +4,6 @@ seeds).  Uses the JAX-free toy experiment of ``sweep_toy.py``."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,8 +15,6 @@ from mfnn.errors import ConfigError
 from mfnn.sweeps import SweepSpec, run_sweep
 from mfnn.sweeps.collect import collect, status, status_lines
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tests'}"}
 
 
 def _spec(**kw):
@@ -35,11 +29,6 @@ def _cli(*args):
     from mfnn.cli import main
 
     return CliRunner().invoke(main, list(args))
-
-
-def _cli_subprocess(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "mfnn.cli", *args], env=ENV, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
 
 
 def test_grid_forms_and_keys():
@@ -80,8 +69,9 @@ def test_bad_specs_one_line_exit_2_nothing_written(tmp_path, args, field):
 def test_malformed_toml_and_unknown_key(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('experiment = "sweep-toy"\n[grid\nx = [1, 2]\n')
-    r = _cli_subprocess("sweep", "--spec", str(bad), "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--spec" in r.stderr
+    r = _cli("sweep", "--spec", str(bad), "--out", str(tmp_path / "o"))
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("mfnn: error: --spec:") and "not valid TOML" in r.stderr
     with pytest.raises(ConfigError, match="^colour"):
         SweepSpec.from_dict({"experiment": "sweep-toy", "colour": 1})
     with pytest.raises(ConfigError, match="^x: empty grid"):

@@ -27,6 +27,7 @@ def _points(path):
     return {p.name: xr.open_dataset(p, engine="scipy").load() for p in sorted((path / "points").glob("*.nc"))}
 
 
+@pytest.mark.slow  # spawns a 2-worker pool (20-50 s on 2 loaded cores)
 def test_divergence_on_a_pool_like_in_one_process(tmp_path):
     for ex, out in ((None, "serial"), ("local", "pool")):
         with pytest.raises(DivergenceError):

@@ -94,8 +94,8 @@ def sweep_cmd(name, spec_file, grids, zips, seeds, quick, sets, imports, executo
         except KeyboardInterrupt as e:
             _interrupted(str(e) or "interrupted", getattr(e, "signum", None))
     counts = {s: res.count(s) for s in ("done", "diverged", "failed", "lost", "interrupted", "skipped")}
-    click.echo(f"{res.total} points in {res.root}: {res.skipped} already done, "
-               + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + f" ({res.wall_seconds:.1f} s)")
+    parts = [f"{res.skipped} already done"] + [f"{v} {k}" for k, v in counts.items() if v]
+    click.echo(f"{res.total} points in {res.root}: {', '.join(parts)} ({res.wall_seconds:.1f} s)")
     if res.count("lost"):
         click.echo(f"mfnn: error: sweep: {res.count('lost')} points lost with a worker that died; rerun the "
                    "command to run them", err=True)

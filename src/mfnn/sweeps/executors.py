@@ -2,7 +2,8 @@
 
 * ``serial``: in this process, one point after the other (a compiled program is reused across points);
 * ``local`` (default): ``concurrent.futures.ProcessPoolExecutor`` with the *spawn* start method
-  (JAX is not fork-safe); each worker keeps its compiled programs across the points it runs;
+  (JAX is not fork-safe); each worker keeps its compiled programs across the points it runs; when
+  the workers fill the CPUs each runs XLA single-threaded (no oversubscription; also on Dask);
 * ``dask``: a ``distributed.LocalCluster`` (one single-threaded worker process per ``workers``), or an
   existing scheduler with ``address="tcp://host:port"`` (workers need mfnn and the sweep directory on a
   shared filesystem); extra ``mfnn[dask]``;
@@ -72,6 +73,22 @@ def submit_all(executor, fn, arglists: list, on_submit=None) -> list:
     return futs
 
 
+def _single_threaded_xla() -> None:
+    """Worker initializer: one XLA (Eigen) thread per worker when the workers fill the CPUs (the
+    JAX default of one thread per core oversubscribes a machine running one worker per core)."""
+    flag = "--xla_cpu_multi_thread_eigen=false"
+    flags = os.environ.get("XLA_FLAGS", "")
+    if flag not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+
+
+def _xla_threads_env(workers: int) -> dict:
+    if workers < (os.cpu_count() or 1):
+        return {}
+    flags = os.environ.get("XLA_FLAGS", "")
+    return {"XLA_FLAGS": f"{flags} --xla_cpu_multi_thread_eigen=false".strip()}
+
+
 def _need(module: str, extra: str):
     try:
         return __import__(module)
@@ -102,7 +119,8 @@ def _executor(kind, workers, address, folder, slurm):
         yield SerialExecutor()
     elif kind == "local":
         n = workers or max(1, os.cpu_count() or 1)
-        ex = cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+        init = _single_threaded_xla if n >= (os.cpu_count() or 1) else None
+        ex = cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"), initializer=init)
         try:
             yield ex
         finally:
@@ -113,8 +131,9 @@ def _executor(kind, workers, address, folder, slurm):
         if address:
             client, cluster = Client(address), None
         else:
-            cluster = LocalCluster(n_workers=workers or max(1, os.cpu_count() or 1), threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+            n = workers or max(1, os.cpu_count() or 1)
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   env=_xla_threads_env(n))
             client = Client(cluster)
         try:
             yield client.get_executor(pure=False)

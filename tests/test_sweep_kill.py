@@ -27,7 +27,9 @@ def _args(out, executor, fail):
 
 def _done(out) -> int:
     pts = out / "points"
-    return sum((p / "summary.json").is_file() for p in pts.iterdir() if p.is_dir()) if pts.is_dir() else 0
+    if not pts.is_dir():
+        return 0
+    return sum((p / "summary.json").is_file() for p in pts.iterdir() if p.is_dir() and "." not in p.name)
 
 
 def _kill_rerun(tmp_path, executor, fail):

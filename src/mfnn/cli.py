@@ -1,5 +1,6 @@
 """Command line: ``mfnn list``, ``mfnn run NAME [--quick] [--set k=v ...] [--out DIR] [--seed S]
-[--overwrite | --resume] [--force]``, ``mfnn show DIR``.
+[--overwrite | --resume] [--force] [--executor E --workers K]``, ``mfnn show DIR``; the sweep
+commands (``mfnn sweep / status / collect / report``) live in :mod:`mfnn.cli_sweep`.
 
 Every error is one line ``mfnn: error: <field>: <message>`` on stderr.  Exit codes
 (docs/architecture.md section 5):
@@ -134,7 +135,11 @@ def _parse_sets(items) -> dict:
 @click.option("--resume", is_flag=True, help="Continue a stale <out>.partial, keeping the points it saved.")
 @click.option("--force", is_flag=True, help="Run even if the estimate says it needs > half the RAM or > a day.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def run_cmd(name, quick, sets, out, seed, overwrite, resume, force, no_progress):
+@click.option("--executor", default="serial", show_default=True,
+              type=click.Choice(["serial", "local", "dask", "slurm", "slurm-local"]),
+              help="Where the experiment's points are computed (serial: in this process).")
+@click.option("--workers", default=None, type=int, help="Workers of the executor (default: the CPU count).")
+def run_cmd(name, quick, sets, out, seed, overwrite, resume, force, no_progress, executor, workers):
     """Run experiment NAME and write config, data, figures and summary.json."""
     from . import _signals
 
@@ -146,7 +151,8 @@ def run_cmd(name, quick, sets, out, seed, overwrite, resume, force, no_progress)
             overrides = _parse_sets(sets)
             exp = get(name)
             path = run_experiment(name, out=out, quick=quick, overrides=overrides, seed=seed,
-                                  progress=not no_progress, overwrite=overwrite, resume=resume, force=force)
+                                  progress=not no_progress, overwrite=overwrite, resume=resume, force=force,
+                                  executor=executor, workers=workers)
             from .io import read_json
 
             summary = read_json(path / "summary.json")
@@ -245,6 +251,10 @@ def show_cmd(directory):
         _fail(f"directory: cannot display summary.json ({type(e).__name__}: {e})", 2)
     click.echo(text)
 
+
+from . import cli_sweep  # noqa: E402  (mfnn sweep / status / collect / report)
+
+cli_sweep.register(sys.modules[__name__])
 
 if __name__ == "__main__":  # pragma: no cover
     main()

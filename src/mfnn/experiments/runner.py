@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 import traceback
 
@@ -101,11 +102,13 @@ def _save_partial(run: RunDir, partial, name: str) -> str | None:
     if partial is None:
         return None
     try:
-        if hasattr(partial, "to_xarray"):
+        import xarray as xr
+
+        if isinstance(partial, xr.Dataset):  # from a worker (mfnn.experiments.pointmap)
+            ds = partial
+        elif hasattr(partial, "to_xarray"):
             ds = partial.to_xarray()
         else:
-            import xarray as xr
-
             items = list(partial) if isinstance(partial, (list, tuple)) else None
             if not items or not all(isinstance(s, dict) for s in items):
                 return None
@@ -130,14 +133,16 @@ def _stop_check(state):
 
 
 def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=None, progress=True,
-                   overwrite=False, resume=False, force=False):
+                   overwrite=False, resume=False, force=False, executor=None, workers=None):
     """Validate everything, check the output location, then run into ``out`` (default
     results/<name>); returns the final run path.
 
     * Bad input raises ``ConfigError`` before anything is written (config, size estimate, ``out``).
     * The run writes into ``<out>.partial`` (marker first) under ``_signals.cooperative()``; each
       point goes to ``points/<key>.nc`` as it completes; with ``resume`` the points already there
-      are loaded instead of recomputed.
+      are loaded instead of recomputed, and a point in flight continues from its solvers' last
+      checkpoint (``checkpoints/<key>/``, every ``$MFNN_CHECKPOINT_SECONDS`` = 60 s and at an
+      interrupt; bit for bit the uninterrupted numbers).
     * Divergence: ``summary.json`` with ``"result": "diverged"`` and where it stopped, figures from
       what was saved (plotting failures are recorded in ``render_errors``), the directory renamed
       to ``out`` (a finished, reproducible result), then ``DivergenceError`` is raised with
@@ -147,6 +152,9 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
       ``.run_dir`` and ``.signum``.
     * Any other error: ``summary.json`` with ``"result": "failed"`` and ``error.log`` (traceback)
       in ``.partial``; ``RunFailed`` raised (``ConfigError`` raised mid-run is re-raised as is).
+    * ``executor`` ("local", "dask", "slurm", ... of :mod:`mfnn.sweeps.executors`; default None:
+      in this process) maps ``compute`` over the points with ``workers`` workers
+      (:mod:`mfnn.experiments.pointmap`); the results are the same, point by point.
     """
     from pathlib import Path
 
@@ -155,6 +163,10 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
     check_budget(exp, cfg, force=force)
     out = Path("results") / name if out is None else out
     plan = plan_output(out, experiment=name, overwrite=overwrite, resume=resume)
+    if executor not in (None, "serial"):
+        from ..sweeps.executors import make_executor
+
+        make_executor(executor, workers)  # checks the executor's arguments (ConfigError), starts nothing
 
     state = {"phase": "setup", "point": None, "n_points": None}
     start = time.time()
@@ -168,7 +180,8 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
             run.write_json("config.json", {"experiment": name, "quick": quick, "config": cfg,
                                            "versions": versions()})
             _stop_check(state)
-            result, summary = _pipeline(exp, cfg, run, progress, state, resume=plan.resume)
+            result, summary = _pipeline(exp, cfg, run, progress, state, resume=plan.resume,
+                                        executor=executor, workers=workers)
             _stop_check(state)
         except KeyboardInterrupt as e:  # RunInterrupted included
             signum = getattr(e, "signum", None)
@@ -209,6 +222,7 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
 
         summary = _write_summary(run, exp, name, quick, cfg, start,
                                  {"result": result, **{k: v for k, v in summary.items() if k != "result"}})
+        shutil.rmtree(run.path / "checkpoints", ignore_errors=True)  # a finished run needs none
         path = run.finalize()
     if result == "diverged":
         where = summary.get("stopped_in") or summary.get("stopped_at") or summary.get("message")
@@ -227,7 +241,7 @@ def _short(x, n: int = 160) -> str:
 
 def _interrupt_line(info: dict, run) -> str:
     where = f"during {info['phase']}"
-    if "point" in info and isinstance(info["point"], dict):
+    if "point" in info and isinstance(info["point"], dict) and info["point"].get("index") is not None:
         where += f" (point {info['point'].get('index', 0) + 1} of {info['point'].get('of')})"
     kept = f"; saves kept in {run.path} (--resume continues)" if run is not None else ""
     return f"interrupted by {info['signal']} {where}{kept}"
@@ -270,7 +284,54 @@ def _stopped_in(i: int, points: list, message: str) -> dict:
     return {"point": i, "of": len(points), "key": points[i].key, "params": points[i].params, "message": message}
 
 
-def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool = False):
+def _checkpointing(root, key):
+    """Checkpoint the solves of one point into ``root/<key>`` (see ``mfnn.solvers._checkpoint``)."""
+    if root is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    from ..solvers._checkpoint import checkpointing
+
+    return checkpointing(root / key)
+
+
+def _computed(exp, points, loaded, progress, state, executor, workers, ckpt_root=None):
+    """Yield ``(i, point, dataset, None)`` or ``(i, point, None, (message, partial))`` (diverged)
+    for every point: loaded ones first, then computed here (``executor`` None / "serial") or on
+    the executor, in completion order."""
+    todo = [i for i, p in enumerate(points) if p.key not in loaded]
+    for i, p in enumerate(points):
+        if p.key in loaded:
+            yield i, p, loaded[p.key], None
+    if executor in (None, "serial"):
+        for i in todo:
+            state["point"] = {"index": i, "of": len(points), "key": points[i].key}
+            _stop_check(state)
+            try:
+                with _checkpointing(ckpt_root, points[i].key):  # solver state kept for --resume
+                    ds = _call_compute(exp, points[i], progress)
+            except DivergenceError as e:  # a solver that diverged before saving anything it could return
+                yield i, points[i], None, (str(e).splitlines()[0] if str(e) else "diverged", e.partial)
+                continue
+            yield i, points[i], ds, None
+        return
+    from .pointmap import PointFailed, map_points
+
+    state["point"] = {"index": None, "of": len(points), "on": executor}
+    for j, out in map_points(exp, [points[i] for i in todo], executor, workers, progress,
+                             stop_check=lambda: _stop_check(state)):
+        i = todo[j]
+        if out[0] == "ok":
+            yield i, points[i], out[1], None
+        elif out[0] == "diverged":
+            yield i, points[i], None, (out[1], out[2])
+        else:
+            state["point"] = {"index": i, "of": len(points), "key": points[i].key}
+            raise PointFailed(f"point {points[i].key}: {out[1]}\n--- traceback in the worker ---\n{out[2]}")
+
+
+def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool = False, executor=None,
+              workers=None):
     """``points -> compute -> reduce -> render`` into ``run``; returns ``(result, summary)``.
 
     A point that diverged -- its Dataset says ``attrs["result"] == "diverged"`` (kept with the
@@ -284,35 +345,38 @@ def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool =
     results: dict = {}
     diverged: list = []
     state["phase"] = "compute"
-    for i, point in enumerate(points):
-        state["point"] = {"index": i, "of": len(points), "key": point.key}
-        _stop_check(state)
-        f = run.path / "points" / f"{point.key}.nc"
-        ds = None
-        if resume and f.is_file():
-            try:
-                ds = _load_point(f)
-            except Exception:  # noqa: BLE001 - an unreadable save is recomputed
-                ds = None
-        if ds is None:
-            try:
-                ds = _call_compute(exp, point, progress)
-            except DivergenceError as e:  # a solver that diverged before saving anything it could return
-                where = _stopped_in(i, points, str(e).splitlines()[0] if str(e) else "diverged")
-                name = "diverged_saves.nc" if not diverged else f"diverged_saves_{point.key}.nc"
-                saved = _save_partial(run, e.partial, name)
-                if saved:
-                    where["saved"] = saved
-                diverged.append(where)
-                continue
+    loaded = {}
+    if resume:
+        for point in points:
+            f = run.path / "points" / f"{point.key}.nc"
+            if f.is_file():
+                try:
+                    loaded[point.key] = _load_point(f)
+                except Exception:  # noqa: BLE001 - an unreadable save is recomputed
+                    pass
+    for i, point, ds, err in _computed(exp, points, loaded, progress, state, executor, workers,
+                                       ckpt_root=run.path / "checkpoints"):
+        if err is not None:  # DivergenceError (raised in this process, or reported by a worker)
+            message, partial = err
+            where = _stopped_in(i, points, message)
+            name = "diverged_saves.nc" if not diverged else f"diverged_saves_{point.key}.nc"
+            saved = _save_partial(run, partial, name)
+            if saved:
+                where["saved"] = saved
+            diverged.append(where)
+            continue
+        if point.key not in loaded:
             if str(ds.attrs.get("result", "")) == "interrupted":  # a solver stopped inside the point:
                 run.write_dataset(f"points/{point.key}.interrupted.nc", ds)  # kept, but not resumed from
                 signum = _signals.stop_requested()
                 raise RunInterrupted(f"interrupted by {_signals.signal_name(signum)}", signum=signum)
             run.write_dataset(f"points/{point.key}.nc", ds)
+            shutil.rmtree(run.path / "checkpoints" / point.key, ignore_errors=True)  # the point is saved
         results[point.key] = ds
         if str(ds.attrs.get("result", "successful")) == "diverged":
             diverged.append(_stopped_in(i, points, str(ds.attrs.get("message", "non-finite values"))))
+    results = {p.key: results[p.key] for p in points if p.key in results}  # in point order
+    diverged.sort(key=lambda d: d["point"])
     stopped = diverged[0] if diverged else None
     state["point"] = None
     _stop_check(state)

@@ -11,7 +11,8 @@ A *method* (finite-N SGD, a mean-field limit solver, ...) is a small pytree modu
 * ``default_observables``, ``dims(name)`` (dimension names after ``time``), ``label``.
 
 The driver owns what every solver used to write for itself: save-time validation, compile
-caching, the progress bar, NaN/Inf detection, cooperative interruption, float64, and the result.
+caching, the progress bar, NaN/Inf detection, cooperative interruption, float64, checkpoints
+(inside ``_checkpoint.checkpointing(dir)``: resume bit for bit), and the result.
 Compilation: one ``equinox.filter_jit`` of a ``lax.scan`` over save intervals, with the problem,
 the method and the state as *arguments*: array leaves (Delta, kappa, eps, alpha, ...) are traced
 and only the structure (shapes, static fields) keys the cache, so a sweep over numbers compiles
@@ -31,6 +32,7 @@ import numpy as np
 
 from ..errors import ConfigError, DivergenceError, RunInterrupted, check, check_times
 from ..numerics.pytree import Module
+from . import _checkpoint
 from ._segments import run_segments, stack
 
 SUCCESSFUL, DIVERGED, INTERRUPTED = "successful", "diverged", "interrupted"
@@ -211,9 +213,11 @@ def solve(problem, method: Method, saveat, *, key=None, progress: bool = False, 
         work = np.asarray(inputs.pop("work"), dtype=float)
         step_block = lambda st, inp: _scan_block(method, problem, tuple(names), saveat.fn, st, inp)  # noqa: E731
         result, message = SUCCESSFUL, ""
+        ckpt = _checkpoint.current(problem, method, times, key, (tuple(names), getattr(saveat.fn, "__qualname__", None)))
         try:
-            saved, diverged, state = run_segments(step_block, state, inputs, n_segments=len(times), finite=_finite,
-                                                  desc=method.label, progress=progress, work=work, block=block)
+            saved, diverged, state = _checkpoint.run(run_segments, ckpt, step_block, state, inputs, n_segments=len(times),
+                                                     finite=_finite, desc=method.label, progress=progress, work=work,
+                                                     block=block)
         except RunInterrupted as e:
             saved, diverged = e.partial or [], False
             result, message = INTERRUPTED, str(e)

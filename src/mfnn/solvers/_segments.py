@@ -33,13 +33,15 @@ def run_segments(
     block: int | None = None,
     work=None,
     unit: str = "step",
+    on_block: Callable | None = None,
 ):
     """Call ``step_block(state, inputs_block) -> (state, saved)`` over blocks of segments.
 
     ``seg_inputs`` holds arrays with leading axis n_segments; ``work`` (default ``seg_inputs["n"]``)
     weighs each segment for the progress bar, counted in ``unit``.  The last block is padded by
     repeating zero-length segments, so one compiled function serves every block.  Returns
-    (list of saved pytrees per segment, diverged flag).
+    (list of saved pytrees per segment, diverged flag).  ``on_block(state, saves, stopping)``, if
+    given, sees the state after every finite block (``stopping``: an interrupt follows; checkpoints).
     """
     if block is None:
         block = max(1, math.ceil(n_segments / 50))
@@ -66,6 +68,8 @@ def run_segments(
             if diverged:
                 break
             signum = _signals.stop_requested()
+            if on_block is not None:
+                on_block(state, saved_all, signum is not None)
             if signum is not None:
                 raise RunInterrupted(f"interrupted by signal {signum} at save {len(saved_all)} of {n_segments}",
                                      partial=saved_all, signum=signum)

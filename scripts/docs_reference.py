@@ -18,7 +18,7 @@ import math
 # markdown printed by markdown-exec is not rewritten by mkdocs: link to the built pages (.html)
 PAGES = {"mfnn.problem": "problem.html", "mfnn.solvers": "solvers.html", "mfnn.numerics": "numerics.html",
          "mfnn.errors": "errors.html", "mfnn.kernel": "kernel.html", "mfnn.analysis": "analysis.html",
-         "mfnn.experiments": "experiments-api.html"}
+         "mfnn.experiments": "experiments-api.html", "mfnn.sweeps": "sweeps.html"}
 
 
 def _first_line(obj) -> str:

@@ -26,6 +26,10 @@ class PointFailed(RuntimeError):
 
 
 def compute_worker(name: str, point, imports: tuple = ()) -> tuple:
+    """Compute one point of experiment ``name`` in a worker process (after importing the modules in
+    ``imports``, where user experiments register), in float64.  Returns picklable data, never raises:
+    ``("ok", dataset)``, ``("diverged", message, partial dataset or None)`` or ``("error", message,
+    traceback)``."""
     import importlib
 
     import jax

@@ -77,6 +77,10 @@ def _fingerprint(*objs) -> str:
 
 
 class Checkpoint:
+    """The checkpoint file of one ``solve`` call: ``path``, the write period ``every`` (seconds) and the
+    ``fingerprint`` of the call (problem, method, times, key, observables); a file whose fingerprint
+    differs is ignored, so a changed call never resumes from another's state."""
+
     def __init__(self, path: Path, every: float, fingerprint: str):
         self.path, self.every, self.fingerprint = path, every, fingerprint
         self.last = time.monotonic()

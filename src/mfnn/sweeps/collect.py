@@ -38,6 +38,8 @@ def status(root) -> dict:
 
 
 def status_lines(root) -> list:
+    """``mfnn status`` as lines: a header, one line per failed or running point (key, coords, seed,
+    error), and last ``done: N, running: N, failed: N, pending: N``."""
     st = status(root)
     lines = [f"sweep of {st['experiment']}: {len(st['points'])} points in {root}"]
     for p, state, detail in st["points"]:

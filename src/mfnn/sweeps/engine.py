@@ -102,6 +102,10 @@ def _log_error(partial, text: str, overwrite: bool) -> None:
 
 @dataclass
 class SweepResult:
+    """What ``run_sweep`` did: the sweep directory ``root``, the number of points ``total``, how many
+    were ``skipped`` as already done, ``run_point``'s result dict of each point it ran (completion
+    order), the wall time, and the CLI ``exit_code``."""
+
     root: object
     total: int
     skipped: int = 0

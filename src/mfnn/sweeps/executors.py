@@ -10,7 +10,8 @@
 * ``slurm``: submitit SLURM job arrays (partition, time, memory, array parallelism); ``slurm-local``
   is submitit's local executor (same code path, for testing without SLURM); extra ``mfnn[slurm]``.
 
-No scheduling is done here: the engine submits every pending point and waits.
+No scheduling is done here: the engine submits every pending point and waits.  ``EXECUTORS`` lists
+the names above.
 """
 
 from __future__ import annotations

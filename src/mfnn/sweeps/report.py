@@ -80,6 +80,8 @@ def _figures(directory: Path, limit: int = 12) -> list:
 
 
 def run_html(directory: Path) -> str:
+    """The HTML page of one run directory: result, scalar outputs of ``summary.json``, its figures
+    (embedded), config and environment."""
     from .collect import scalar_outputs
 
     summary = read_json(directory / "summary.json")
@@ -95,6 +97,8 @@ def run_html(directory: Path) -> str:
 
 
 def scaling_figure(x, y, yerr, fit, field: str, metric: str):
+    """A log-log figure of ``metric`` (mean ``y`` with error bars ``yerr``) against the swept ``field``
+    ``x``, with the fitted power law ``fit`` (slope and its 95% interval) drawn and labelled."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,6 +161,8 @@ def _scaling(ds, spec: dict, metric: str | None, field: str | None) -> tuple:
 
 
 def sweep_html(directory: Path, metric=None, field=None) -> str:
+    """The HTML page of a sweep directory: status counts, the collected table, the scaling plot of
+    ``metric`` against ``field`` (chosen automatically when None) and the spec and environment."""
     from .collect import dataset, status
 
     from ..io import versions

@@ -170,6 +170,11 @@ class SweepPoint:
 
 @dataclass
 class SweepSpec:
+    """A sweep: an experiment, a Cartesian ``grid`` {field: values}, ``zipped`` groups of fields that vary
+    together, ``seeds``, ``quick``, fixed ``overrides`` (``--set``) and modules to ``imports`` (user
+    experiments).  Built from the CLI, a TOML file or Python; every point is validated before a sweep
+    writes anything."""
+
     experiment: str
     grid: dict = field(default_factory=dict)      # field -> list of values (Cartesian product)
     zipped: list = field(default_factory=list)    # list of {field: list}; fields of a group vary together

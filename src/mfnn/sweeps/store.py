@@ -2,7 +2,7 @@
 
 Layout of a sweep directory::
 
-    DIR/.mfnn-sweep          marker (JSON: mfnn version, experiment, created): mfnn only reuses marked dirs
+    DIR/.mfnn-sweep          marker ``SWEEP_MARKER`` (JSON: mfnn version, experiment, created): mfnn only reuses marked dirs
     DIR/sweep.json           the spec and every point (key, coords, seed)
     DIR/points/<key>/        a finished point: the usual run directory (summary.json, data, figures)
     DIR/points/<key>.partial a point in flight, interrupted, killed or failed (error.log, summary.json)
@@ -32,6 +32,9 @@ SWEEP_MARKER = ".mfnn-sweep"
 
 
 class SweepStore:
+    """A sweep directory (layout above): its marker, spec, and the state, lock and directory of each
+    point by key."""
+
     def __init__(self, root):
         self.root = Path(os.path.abspath(os.fspath(root)))
 

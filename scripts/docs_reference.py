@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import math
 
@@ -42,6 +43,11 @@ def namespace_table() -> str:
             continue
         if inspect.ismodule(obj):
             rows.append(f"| [`mfnn.{name}`]({name}.html) | [`{sub}`]({PAGES[sub]}) | {_first_line(obj)} |")
+            continue
+        if hasattr(importlib.import_module(sub), "__path__") and importlib.util.find_spec(f"{sub}.{name}") is not None:
+            # the name is also a submodule (mfnn.problem.multilayer): the cross-reference would
+            # resolve to the module, which has no entry of its own; link the page instead
+            rows.append(f"| `mfnn.{name}` | [`{sub}`]({PAGES[sub]}) | {_first_line(obj)} |")
             continue
         rows.append(f"| [`mfnn.{name}`][{sub}.{name}] | [`{sub}`]({PAGES[sub]}) | {_first_line(obj)} |")
     return "\n".join(rows)

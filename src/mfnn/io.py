@@ -106,6 +106,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_dataset(path: Path, ds) -> Path:
+    """Write an ``xarray.Dataset`` as netCDF (scipy engine: no extra dependency) to a temporary file
+    beside ``path``, then rename it into place: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="scipy")
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 def dumps(obj) -> str:
     """mfnn's JSON text for ``obj`` (non-finite floats as "nan"/"inf"/"-inf" strings)."""
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n"
@@ -341,19 +359,7 @@ class RunDir:
 
     def write_dataset(self, name: str, ds) -> Path:
         """Write an ``xarray.Dataset`` as netCDF (scipy engine: no extra dependency)."""
-        p = self.path / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            ds.to_netcdf(tmp, engine="scipy")
-            os.chmod(tmp, file_mode())
-            os.replace(tmp, p)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return p
+        return atomic_write_dataset(self.path / name, ds)
 
     def savefig(self, fig, stem: str) -> list[Path]:
         import io as _io

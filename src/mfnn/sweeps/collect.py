@@ -140,10 +140,8 @@ def dataset(root, tab=None):
 def collect(root) -> tuple:
     """Write ``table.parquet`` and ``dataset.nc`` into the sweep directory; returns their paths."""
     import io as _io
-    import os
-    import tempfile
 
-    from ..io import atomic_write_bytes, file_mode
+    from ..io import atomic_write_bytes, atomic_write_dataset
 
     store = SweepStore.open(root)
     tab = table(root)
@@ -152,15 +150,5 @@ def collect(root) -> tuple:
     tpath = store.root / "table.parquet"
     atomic_write_bytes(tpath, buf.getvalue())
     ds = dataset(root, tab)
-    dpath = store.root / "dataset.nc"
-    fd, tmp = tempfile.mkstemp(dir=store.root, prefix=".dataset.nc.", suffix=".tmp")
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine="scipy")
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, dpath)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    dpath = atomic_write_dataset(store.root / "dataset.nc", ds)
     return tpath, dpath

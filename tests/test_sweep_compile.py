@@ -12,8 +12,11 @@ from mfnn.sweeps import SweepSpec, run_sweep
 
 @pytest.mark.slow  # the first point compiles the SGD and radial-DD programs (~30-70 s on 2 loaded cores)
 def test_eps_sweep_compiles_once_per_shape(tmp_path):
+    # shapes (n_neurons, dd_particles) no other test uses: earlier tests in this process compiled the
+    # quick pnas-isotropic programs, and a cache hit on the first point would hide its compilations
     spec = SweepSpec(experiment="pnas-isotropic", quick=True, grid={"eps": [1e-4, 2e-4, 4e-4, 8e-4]}, seeds=[0],
-                     overrides={"t_max": 1.0, "panel_times": (0.0, 1.0), "n_times": 4, "dd_particles": 100})
+                     overrides={"t_max": 1.0, "panel_times": (0.0, 1.0), "n_times": 4, "dd_particles": 101,
+                                "n_neurons": 37})
     res = run_sweep(spec, tmp_path / "sw", executor="serial", progress=False)
     assert res.exit_code == 0
     traces = [r["traces"] for r in res.results]

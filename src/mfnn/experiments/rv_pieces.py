@@ -17,7 +17,9 @@ from ..solvers import ParticleFlow, SaveAt, solve
 # Measured on 2 loaded cores (load ~ 8): an SGD step of sigmoid units costs ~ 1.2e-9 s per
 # (replica * batch * n * d) in float32 (forward + backward: ~ 6 flops each), plus ~ 30 s of
 # compilation per point; test-loss evaluations ~ 3e-9 s per (replica * n_test * n * d) per save.
-UNIT_S, TEST_S, COMPILE_S = 1.2e-9, 3e-9, 30.0
+# A step of the direct flow (RV eq. 4.5): ~ 5e-5 s of overhead plus ~ 3.6e-9 s per replica * n^2 * d
+# (measured 0.075 ms at n = 8 and 1.1 ms at n = 128 with 4 replicas, load ~ 8).
+UNIT_S, TEST_S, COMPILE_S, DIRECT_STEP_S = 1.2e-9, 3e-9, 30.0, 5e-5
 
 
 def spin_seeds(seed: int, k: int) -> list:
@@ -62,6 +64,12 @@ def sgd_seconds(replicas: int, n: int, d: int, phases, n_test: int, n_saves: int
     """Rough wall time of one point: steps * batch * n * d per replica, the test loss at every save, compile."""
     work = sum(s * p for s, p in phases) * float(replicas) * n * d
     return COMPILE_S + UNIT_S * work + TEST_S * replicas * n_test * n * d * n_saves
+
+
+def direct_seconds(replicas: int, n: int, d: int, steps: int, n_test: int, n_saves: int) -> float:
+    """Rough wall time of one point of the direct flow (RV eq. 4.5): n^2 pair terms per step, no sample."""
+    return (COMPILE_S + steps * (DIRECT_STEP_S + UNIT_S * 3 * replicas * n * n * d)
+            + TEST_S * replicas * n_test * n * d * n_saves)
 
 
 def announce(name: str, seconds: float) -> None:

@@ -7,10 +7,11 @@ renormalization; Langevin noise ``thermal`` for the first ``thermal_fraction`` o
 paper's protocol; its amplitude is not stated).  Final test loss vs n with the fitted slope; f and
 f_n on the slice sqrt(d)(sin t cos p, sin t sin p, cos t, 0, 0) (Fig. 1) and on the great circle
 x_0 = sqrt(d) cos t, x_1 = sqrt(d) sin t (Fig. 4).  Paper: dt = 1e-3, 2e5 steps (T = 200); default
-dt = 2e-3, 1e5 steps (same T; stable at n <= 128).  ``dt = 0`` takes the mode's step ``DEFAULT_DT``: the direct flow is ~60x stiffer than the Monte Carlo one (phi(y, y)
-= 1 against K(y, y) = E phi(x, y)^2 ~ 0.015 at d = 5, alpha = 1), so the fixed-mode step 0.5 makes
-its Euler steps unstable (the energy grows, the sphere projection keeps the run finite: the loss
-stalls).  ``energy_increase``: the largest relative rise of the energy between saves.
+dt = 2e-3, 1e5 steps (same T; stable at n <= 128).  ``dt = 0`` takes the mode's step ``DEFAULT_DT``:
+the direct flow is ~60x stiffer than the Monte Carlo one (phi(y, y) = 1 against K(y, y) =
+E phi(x, y)^2 ~ 0.015 at d = 5, alpha = 1), so the fixed-mode step 0.5 makes its Euler steps
+unstable (the energy grows, the sphere projection keeps the run finite: the loss stalls).
+``energy_increase``: the largest relative rise of the energy between saves (< 0: descent).
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
 """RV 2018 section 2.3 (CLT, "self-healing"): n Var[f_n(x) - fbar(x)] across initializations, in n and t.
 
-Sigmoid units on one 3-spin realization (d = 5 by default), deterministic gradient flow on a fixed
+Sigmoid units on one 3-spin realization (d = 3 by default), deterministic gradient flow on a fixed
 Monte Carlo sample shared by all runs (``ParticleFlow(mode="fixed")``), ``inits`` independent
 initializations per width n (vmapped replicas).  At t = 0 the particles are i.i.d., so n Var f_n is
-flat in n (the CLT of the initialization, xi = 1/2); along training the fluctuation field obeys
-d_t f_xi = -M f_xi and decays: ``self_healing_ratio`` = n Var at the end / n Var at t = 0, per n.
+flat in n (the CLT of the initialization, xi = 1/2); near a stable fixed point (f_0(t) -> f) the
+fluctuation field obeys d_t f_xi = -M f_xi and decays: ``self_healing_ratio`` = n Var at the end /
+n Var at t = 0, per n.  The decay needs the run to approach the fixed point: at d = 5 (1000 steps,
+loss still ~0.3 of its start) n Var drops early, then grows back, with a 500- or a 4000-point sample
+alike (n = 64: 0.37 -> 0.05 -> 0.26 and 0.23), so the regrowth is the transient, not overfitting of
+the sample; at d = 3 with 2000 steps the loss falls ~25x and n Var settles near 0.27 of its start.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ from .rv_plots import figure, plot_curves
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    d: int = 5
+    d: int = 3
     n_particles: tuple = (16, 32, 64, 128)
     inits: int = 64
     dt: float = 0.2
-    steps: int = 1000
+    steps: int = 2000
     n_mc: int = 500
     n_probes: int = 32
     n_saves: int = 7

@@ -8,8 +8,8 @@ paper's protocol; its amplitude is not stated).  Final test loss vs n with the f
 f_n on the slice sqrt(d)(sin t cos p, sin t sin p, cos t, 0, 0) (Fig. 1) and on the great circle
 x_0 = sqrt(d) cos t, x_1 = sqrt(d) sin t (Fig. 4).  Paper: dt = 1e-3, 2e5 steps (T = 200); default
 dt = 2e-3, 1e5 steps (same T; stable at n <= 128).  ``dt = 0`` takes the mode's step ``DEFAULT_DT``:
-the direct flow is ~60x stiffer than the Monte Carlo one (phi(y, y) = 1 against K(y, y) =
-E phi(x, y)^2 ~ 0.015 at d = 5, alpha = 1), so the fixed-mode step 0.5 makes its Euler steps
+the direct flow is ~70x stiffer than the Monte Carlo one (phi(y, y) = 1 against K(y, y) =
+E phi(x, y)^2 ~ 0.013 at d = 5, alpha = 1), so the fixed-mode step 0.5 makes its Euler steps
 unstable (the energy grows, the sphere projection keeps the run finite: the loss stalls).
 ``energy_increase``: the largest relative rise of the energy between saves (< 0: descent).
 """
@@ -30,7 +30,6 @@ from .pieces import check_range, check_sweep
 from .rv_pieces import (announce, direct_seconds, divergence, rbf_problem, run_point, schedule_of, sgd_seconds,
                         spin_seeds)
 from .rv_plots import figure, plot_loss_vs_n
-
 
 DEFAULT_DT = {"direct": 2e-3, "fixed": 0.5, "sgd": 0.5}  # dt = 0: the mode's stable step (module docstring)
 
@@ -139,12 +138,10 @@ class RvRbfD5(Experiment):
         for a, k in zip(ax[:2], ("f", "f_n")):
             a.contourf(lv.p.values, lv.t.values, lv[k].values, levels=levels, cmap="RdBu_r", extend="both")
             a.set_title(f"{k} on the Fig. 1 slice" + (f" (n={lv.attrs['n']})" if k == "f_n" else ""), fontsize=8)
-            a.set_xlabel("p")
-            a.set_ylabel("t")
+            a.set(xlabel="p", ylabel="t")
         ax[2].plot(lv.s.values, lv.f_circle.values, "k-", label="f")
         ax[2].plot(lv.s.values, lv.f_n_circle.values, "C3--", label=f"f_n (n={lv.attrs['n']})")
-        ax[2].set_title("great circle x0 = sqrt(d) cos t, x1 = sqrt(d) sin t", fontsize=8)
-        ax[2].set_xlabel("t")
+        ax[2].set(title="great circle x0 = sqrt(d) cos t, x1 = sqrt(d) sin t", xlabel="t")
         ax[2].legend(fontsize=7)
         if fit is not None:
             n, y = np.array([r["n"] for r in rows], float), np.array([r["loss_mean"] for r in rows], float)

@@ -46,6 +46,7 @@ def test_rv_spin_scaling_quick(tmp_path):
 def test_rv_rbf_d5_quick(tmp_path):
     s = _run("rv-rbf-d5", tmp_path)
     assert {"n_exponent", "table", "schedule"} <= set(s) and s["sphere_error_max"] < 1e-12
+    assert s["mode"] == "direct" and max(s["energy_increase"].values()) < 1e-3  # a stable step: descent
 
 
 @pytest.mark.slow

@@ -12,7 +12,9 @@ the overhead per point ``(wall * workers - sum of point times) / points`` (idle 
 time counts as overhead); the XLA compile seconds and JAX traces per worker process; the load
 average before and after.  For the serial run, the CPU seconds of this process's threads by name
 (the main Python thread vs XLA's Eigen and LLVM threads) show how many cores a serial point uses.
-Then the speedup of the pool over serial.  Targets (issue 10): one compilation per distinct shape
+Then the speedup of the pool over serial, and its steady-state value (workers x the serial median
+point time / the pool's median point time: the speedup once every process has warmed up, which a
+sweep approaches when its points outweigh one warm-up per worker).  Targets (issue 10): one compilation per distinct shape
 per worker, pool speedup >= 1.6 on 2 cores, overhead < 0.5 s per point.
 
 pnas-isotropic opts into ``vmap_seeds``: by default a grid point's seeds run as vmapped replicas of
@@ -77,12 +79,15 @@ def measure(executor: str, workers: int, seeds: int, root: str, seed_batch) -> d
         by_pid[r["pid"]] += r["traces"]
         comp[r["pid"]] += r.get("compile_seconds", 0.0)
     threads = {k: th1.get(k, 0.0) - th0.get(k, 0.0) for k in th1} if executor == "serial" else {}
+    first = {}  # CPU seconds of each worker's first call (imports, traces, compilations: its warm-up)
+    for r in res.results:
+        first.setdefault(r["pid"], r.get("cpu_seconds", 0.0))
     return {"executor": executor, "workers": workers, "points": n, "jobs": res.jobs, "wall": wall, "work": work,
             "cpu": cpu, "overhead_per_point": (wall * workers - work) / n, "traces_per_worker": dict(by_pid),
             "compile_per_worker": dict(comp), "points_that_traced": sum(r["traces"] > 0 for r in res.results),
             "median_point": float(np.median([r["seconds"] for r in res.results])),
             "median_cpu": float(np.median([r.get("cpu_seconds", 0.0) for r in res.results])),
-            "load": (load0, os.getloadavg()[0]), "threads": threads}
+            "load": (load0, os.getloadavg()[0]), "threads": threads, "first_cpu": first}
 
 
 def main():
@@ -106,6 +111,8 @@ def main():
                   f"XLA compile s per worker {sorted(round(v, 1) for v in r['compile_per_worker'].values())}, "
                   f"points that traced {r['points_that_traced']}, load {r['load'][0]:.2f} -> {r['load'][1]:.2f}",
                   flush=True)
+            print(f"         CPU s of each worker's first point (warm-up): "
+                  f"{sorted(round(v, 1) for v in r['first_cpu'].values())}", flush=True)
             if r["threads"]:
                 top = sorted(r["threads"].items(), key=lambda kv: -kv[1])[:4]
                 print("         serial CPU seconds by thread: " + ", ".join(f"{k} {v:.1f}" for k, v in top), flush=True)
@@ -114,7 +121,9 @@ def main():
     serial = rows[0]["wall"]
     for r in rows[1:]:
         print(f"speedup of {r['executor']} x{r['workers']} over serial: {serial / r['wall']:.2f} "
-              f"(CPU seconds: serial {rows[0]['cpu']:.1f}, {r['executor']} {r['cpu']:.1f})")
+              f"(CPU seconds: serial {rows[0]['cpu']:.1f}, {r['executor']} {r['cpu']:.1f}); steady state "
+              f"(workers x serial median / {r['executor']} median, i.e. without each process's warm-up): "
+              f"{r['workers'] * rows[0]['median_point'] / r['median_point']:.2f}")
     print(f"cpu count {os.cpu_count()}, load average at end {os.getloadavg()}")
 
 

@@ -50,7 +50,7 @@ def unit_field(default, unit: str | None):
 
     Returns
     -------
-    dataclasses.Field
+    Field
         the field, with ``metadata["unit"]``.
     """
     return dataclasses.field(default=default, metadata={"unit": unit})

@@ -31,7 +31,7 @@ def stack_keys(seeds) -> jax.Array:
 
     Returns
     -------
-    jax.Array
+    array
         uint32 keys of shape (S, 2): pass it as ``key`` to ``mfnn.solve`` with ``OnlineSGD``.
 
     Raises

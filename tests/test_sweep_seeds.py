@@ -26,8 +26,8 @@ def _problem(constraint=None):
     return mfnn.Problem(unit, mfnn.IsotropicGaussians(d=D, delta=0.5), init)
 
 
-@pytest.mark.parametrize("extra", [{}, pytest.param({"beta": 50.0, "lam": 0.01, "engine": "generic"},
-                                                    marks=pytest.mark.slow)], ids=["blocked", "noisy-generic"])
+@pytest.mark.parametrize("extra", [pytest.param({}, marks=pytest.mark.slow),  # the blocked engine: a longer compile
+                                   {"beta": 50.0, "lam": 0.01, "engine": "generic"}], ids=["blocked", "noisy-generic"])
 def test_stacked_keys_equal_separate_runs(extra):
     prob = _problem()
     m = mfnn.OnlineSGD(n_neurons=12, eps=2e-3, replicas=2, **extra)
@@ -114,6 +114,17 @@ def test_seed_jobs_and_bad_seed_batch(tmp_path):
     with pytest.raises(ConfigError) as e:
         _toy_sweep(tmp_path, "bad", seed_batch=0)
     assert e.value.field == "--seed-batch" and not (tmp_path / "bad").exists()
+    from click.testing import CliRunner
+
+    from mfnn.cli import main
+
+    out = tmp_path / "cli"
+    r = CliRunner().invoke(main, ["sweep", "sweep-toy-seeds", "--import", "sweep_toy", "--grid", "x=1,2", "--seeds", "3",
+                                  "--executor", "serial", "--seed-batch", "0", "--out", str(out), "--no-progress"])
+    assert r.exit_code == 2 and "--seed-batch" in r.output and not out.exists()
+    r = CliRunner().invoke(main, ["sweep", "sweep-toy-seeds", "--import", "sweep_toy", "--grid", "x=1,2", "--seeds", "3",
+                                  "--executor", "serial", "--seed-batch", "2", "--out", str(out), "--no-progress"])
+    assert r.exit_code == 0 and "6 done" in r.output, r.output
 
 
 # ----------------------------------------------------------------------------- a real experiment
@@ -140,3 +151,21 @@ def test_pnas_isotropic_compute_seeds_equals_compute():
         for name in b.data_vars:
             np.testing.assert_allclose(a[name].values, b[name].values, rtol=RTOL, atol=ATOL, err_msg=name)
     assert np.max(np.abs(together[0].sgd_risk.values - together[1].sgd_risk.values)) > 1e-3
+
+
+@pytest.mark.slow  # a spawn pool of 2 workers (start-up of two interpreters importing mfnn)
+def test_grouped_seeds_on_a_process_pool_match_serial(tmp_path):
+    import pandas as pd
+
+    from mfnn.sweeps import SweepSpec, run_sweep
+    from mfnn.sweeps.collect import collect
+
+    spec = SweepSpec(experiment="sweep-toy-seeds", grid={"x": [1.0, 3.0]}, seeds=[0, 1, 2, 5], imports=("sweep_toy",))
+    pool = run_sweep(spec, tmp_path / "pool", executor="local", workers=2, progress=False)
+    assert pool.exit_code == 0 and pool.jobs == 2 and pool.count("done") == 8
+    assert len({r["pid"] for r in pool.results}) >= 1 and all(r["pid"] for r in pool.results)
+    serial = run_sweep(spec, tmp_path / "serial", executor="serial", progress=False, seed_batch=1)
+    tabs = [pd.read_parquet(collect(tmp_path / n)[0]).drop(columns=["wall_seconds"]).sort_values(["key", "output"])
+            .reset_index(drop=True) for n in ("pool", "serial")]
+    assert serial.jobs == 8
+    pd.testing.assert_frame_equal(tabs[0], tabs[1], check_exact=True)

@@ -3,8 +3,9 @@
 * :func:`namespace_table`: every name of ``mfnn.__all__`` with the subpackage that defines it,
   linked to its generated entry;
 * :func:`experiments_markdown`: every registered experiment with its config fields, defaults,
-  ``--quick`` values and valid ranges, read from the registry and from the range checks that the
-  config's own ``validate()`` runs (recorded, not typed in).
+  ``--quick`` values, units and valid ranges, read from the registry, from the units the fields
+  declare (``mfnn.experiments.unit_field``; "—" for a dimensionless number) and from the range
+  checks that the config's own ``validate()`` runs (recorded, not typed in).
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def _experiment_modules():
 
 
 def config_table(exp) -> list[dict]:
-    """One row per config field of ``exp``: name, type, default, quick value, range."""
+    """One row per config field of ``exp``: name, type, default, quick value, unit, range."""
+    from mfnn.experiments import field_units
     from mfnn.experiments.config import INT_RANGE, SEED_RANGE
 
     cfg = exp.make_config()
@@ -119,6 +121,7 @@ def config_table(exp) -> list[dict]:
     for k, (lo, hi) in dict(getattr(cfg, "BOUNDS", {}) or {}).items():
         ranges.setdefault(k, _interval(lo, hi))
     inf_ok = set(getattr(cfg, "INF_OK", ()) or ())
+    units = field_units(cfg)
     rows = []
     for f in dataclasses.fields(cfg):
         default = getattr(cfg, f.name)
@@ -138,7 +141,9 @@ def config_table(exp) -> list[dict]:
         if f.name in inf_ok:
             rng += " (inf allowed)"
         quick = exp.quick.get(f.name, "")
-        rows.append({"field": f.name, "type": kind, "default": default, "quick": quick, "range": rng})
+        unit = units[f.name]
+        rows.append({"field": f.name, "type": kind, "default": default, "quick": quick,
+                     "unit": "—" if unit is None else unit, "range": rng})
     return rows
 
 
@@ -150,9 +155,9 @@ def experiments_markdown() -> str:
     for name, exp in all_experiments().items():
         out.append(f"## `{name}`\n\n{exp.description}\n\n`mfnn run {name}` (full size), "
                    f"`mfnn run {name} --quick` (the `quick` column)\n")
-        out.append("| field | type | default | `--quick` | valid range |\n|---|---|---|---|---|")
+        out.append("| field | type | default | `--quick` | unit | valid range |\n|---|---|---|---|---|---|")
         for r in config_table(exp):
             out.append(f"| `{r['field']}` | {r['type']} | `{r['default']!r}` | "
-                       f"{'`%r`' % (r['quick'],) if r['quick'] != '' else ''} | {r['range']} |")
+                       f"{'`%r`' % (r['quick'],) if r['quick'] != '' else ''} | {r['unit']} | {r['range']} |")
         out.append("")
     return "\n".join(out)

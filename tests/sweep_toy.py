@@ -98,3 +98,39 @@ class SweepToyMulti(Experiment):
 
 if "sweep-toy-multi" not in REGISTRY:
     register(SweepToyMulti)
+
+
+class SweepToySeeds(Experiment):
+    """``vmap_seeds``: two points per config (x and 2x), ``compute_seeds`` draws every seed's noise
+    in one call (the same numbers as ``compute``) and records the batch sizes in ``BATCHES``;
+    ``x == fail_at`` raises (in a batch too)."""
+
+    name = "sweep-toy-seeds"
+    description = "test experiment: seeds computed together"
+    Config = Config
+    vmap_seeds = True
+    BATCHES: list = []
+
+    def points(self, cfg):
+        from mfnn.experiments.base import Point
+
+        return [Point.make(self.name, {**cfg.__dict__, "x": cfg.x * k}, cfg.seed) for k in (1, 2)]
+
+    def compute(self, point, progress=False):
+        return self.compute_seeds([point])[0]
+
+    def compute_seeds(self, points, progress=False):
+        p = points[0].params
+        if p["x"] == p["fail_at"] or p["x"] == 2 * p["fail_at"]:
+            raise RuntimeError(f"toy failure at x={p['x']}")
+        SweepToySeeds.BATCHES.append(len(points))
+        noise = [np.random.default_rng(q.seed).normal(0, 0.01, size=p["n"]) for q in points]
+        return [xr.Dataset({"y": (("i",), q.params["x"] ** 2 * p["n"] + e)}) for q, e in zip(points, noise)]
+
+    def reduce(self, cfg, results):
+        y1, y2 = (float(ds.y.values.mean()) for ds in results.values())
+        return {"y1": y1, "y2": y2}, {}
+
+
+if "sweep-toy-seeds" not in REGISTRY:
+    register(SweepToySeeds)

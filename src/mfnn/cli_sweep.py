@@ -2,7 +2,7 @@
 
 ``mfnn sweep NAME --grid N=100,200,400 --grid eps=logspace(1e-6,1e-4,5) --seeds 8 [--zip f=...]
 [--quick] [--set k=v] [--executor local|serial|dask|slurm|slurm-local] [--workers K] [--address
-tcp://...] [--partition P --time MIN --mem-gb G --array-parallelism K] [--out DIR]`` or ``mfnn sweep
+tcp://...] [--partition P --time MIN --mem-gb G --array-parallelism K] [--seed-batch K] [--out DIR]`` or ``mfnn sweep
 --spec sweep.toml``.  Exit status: 0 every point done, 1 a point failed (``mfnn status DIR`` lists
 them), 2 bad input (nothing written), 3 a point diverged, 130/143 interrupted.
 """
@@ -60,9 +60,12 @@ def _parse_sets(items):
 @click.option("--array-parallelism", default=None, type=int, help="SLURM: points running at once.")
 @click.option("--out", default=None, metavar="DIR", help="Sweep directory (default sweeps/NAME).")
 @click.option("--force", is_flag=True, help="Skip the per-point size estimate.")
+@click.option("--seed-batch", default=None, type=int,
+              help="Most seeds of a grid point run in one vmapped call, where the experiment allows "
+                   "(default: enough calls to keep every worker busy; 1: one seed per call).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def sweep_cmd(name, spec_file, grids, zips, seeds, quick, sets, imports, executor, workers, address, partition,
-              time_min, mem_gb, array_parallelism, out, force, no_progress):
+              time_min, mem_gb, array_parallelism, out, force, seed_batch, no_progress):
     """Run experiment NAME over a grid of config fields and seeds (restartable: rerun to finish)."""
     from . import _signals
 
@@ -88,7 +91,8 @@ def sweep_cmd(name, spec_file, grids, zips, seeds, quick, sets, imports, executo
                 spec = SweepSpec.from_cli(name, grids, zips, seeds or "1", _parse_sets(sets), bool(quick), imports)
             slurm = {"partition": partition, "time": time_min, "mem_gb": mem_gb, "array_parallelism": array_parallelism}
             res = run_sweep(spec, out or f"sweeps/{spec.experiment}", executor=executor, workers=workers,
-                            address=address, slurm=slurm, progress=not no_progress, check_size=not force)
+                            address=address, slurm=slurm, progress=not no_progress, check_size=not force,
+                            seed_batch=seed_batch)
         except ConfigError as e:
             _fail(str(e), 2)
         except KeyboardInterrupt as e:

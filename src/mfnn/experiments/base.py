@@ -37,12 +37,48 @@ from . import config
 REGISTRY: dict[str, "Experiment"] = {}
 
 
+def unit_field(default, unit: str | None):
+    """A config field with its unit, declared next to it: ``eps: float = unit_field(1e-5, "time / step")``.
+
+    Parameters
+    ----------
+    default : object
+        the field's default (immutable: numbers, strings, tuples).
+    unit : str or None
+        what the value is measured in or counts ("time t", "neurons", "saves", ...); ``None`` for a
+        dimensionless number, a choice or a flag (shown as "—" in the docs' experiment reference).
+
+    Returns
+    -------
+    Field
+        the field, with ``metadata["unit"]``.
+    """
+    return dataclasses.field(default=default, metadata={"unit": unit})
+
+
+def field_units(config) -> dict:
+    """Field name -> unit (``None``: dimensionless) of a config class or instance, from ``unit_field``.
+
+    Parameters
+    ----------
+    config : type or ExperimentConfig
+        an experiment's ``Config`` (class or instance).
+
+    Returns
+    -------
+    dict
+        every field of ``config``; a field declared without a unit maps to the string "?".
+    """
+    return {f.name: f.metadata.get("unit", "?") for f in dataclasses.fields(config)}
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Base of every experiment's frozen config dataclass: ``seed``, the ``INF_OK`` and ``BOUNDS``
-    class variables read by :mod:`mfnn.experiments.config`, and ``validate()`` for the rest."""
+    class variables read by :mod:`mfnn.experiments.config`, and ``validate()`` for the rest.
+    Fields declare their units with :func:`unit_field`."""
 
-    seed: int = 0
+    seed: int = unit_field(0, None)
 
     INF_OK: ClassVar[tuple] = ()
     BOUNDS: ClassVar[dict] = {}
@@ -88,6 +124,8 @@ class Experiment:
     * ``reduce(cfg, results)``: ``results`` maps point key -> Dataset (in point order); returns
       ``(summary, data)`` with ``data`` a dict file name -> Dataset written into the run directory;
     * ``render(cfg, results, summary)``: dict stem -> matplotlib figure (PNG + SVG);
+    * ``compute_seeds(points, progress)``: the same points under several seeds in one call
+      (opt-in with ``vmap_seeds = True``; the sweep engine uses it for a grid point's seeds);
     * ``estimate(cfg)``: optional ``{"bytes": peak memory, "seconds": wall time on 2 cores,
       "field": the dominant config field}``; the runner refuses runs over half the physical
       memory or over a day unless forced.
@@ -101,12 +139,24 @@ class Experiment:
     description: ClassVar[str] = ""
     Config: ClassVar[type] = ExperimentConfig
     quick: ClassVar[dict] = {}
+    vmap_seeds: ClassVar[bool] = False  # compute_seeds runs a point's seeds in one call (sweeps group them)
 
     def points(self, cfg) -> list:
         return [Point.make(self.name, dataclasses.asdict(cfg), cfg.seed)]
 
     def compute(self, point: Point, progress: bool = False):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def compute_seeds(self, points: list, progress: bool = False) -> list:
+        """Compute ``points`` that differ only in their config's ``seed`` (the same point of one
+        config under several seeds); returns one Dataset per point, in order, the same as
+        ``[compute(p) for p in points]`` (to round-off).  An experiment whose seeds only change PRNG
+        keys sets ``vmap_seeds = True`` and overrides this to run the seeds as vmapped replicas of
+        one compiled call (and to share seed-independent work); the sweep engine then groups a grid
+        point's seeds into one call.  Default: one point after the other."""
+        from .runner import _call_compute
+
+        return [_call_compute(self, p, progress) for p in points]
 
     def reduce(self, cfg, results: dict) -> tuple:  # pragma: no cover - interface
         raise NotImplementedError

@@ -24,7 +24,7 @@ import xarray as xr
 from ..analysis.gap_points import fit_or_none, gap_table
 from ..analysis.scaling import exponent_summary
 from ..errors import check
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import (DDFields, IsotropicFields, ReplicaFields, check_range, check_save_grid, check_sweep,
                      divergence_summary, dominant_field, gap_point)
 from .scaling_plots import plot_dimension_free
@@ -32,18 +32,18 @@ from .scaling_plots import plot_dimension_free
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig, IsotropicFields, ReplicaFields, DDFields):
-    dd_particles: int = 1000
-    dims: tuple = (5, 15, 50)
-    n_neurons: tuple = (16, 32, 64, 128, 256, 512)
-    eps: float = 2e-5
-    eps_sweep: tuple = (1e-4, 5e-4, 2.5e-3, 1e-2)
-    t_max: float = 1.0
-    n_times: int = 11
-    replicas: int = 16
-    s1: float = -1.0
-    s2: float = 1.0
-    dd_rtol: float = 1e-6
-    n_hermite: int = 24  # Hermite terms of the exact R_N for d >= 10 (|cos| ~ d^-1/2); d < 10 keeps 64
+    dd_particles: int = unit_field(1000, "particles")
+    dims: tuple = unit_field((5, 15, 50), "coordinates")
+    n_neurons: tuple = unit_field((16, 32, 64, 128, 256, 512), "neurons")
+    eps: float = unit_field(2e-5, "time / step")
+    eps_sweep: tuple = unit_field((1e-4, 5e-4, 2.5e-3, 1e-2), "time / step")
+    t_max: float = unit_field(1.0, "time t")
+    n_times: int = unit_field(11, "saves")
+    replicas: int = unit_field(16, "replicas")
+    s1: float = unit_field(-1.0, None)
+    s2: float = unit_field(1.0, None)
+    dd_rtol: float = unit_field(1e-6, None)
+    n_hermite: int = unit_field(24, "Hermite terms")  # exact R_N for d >= 10 (|cos| ~ d^-1/2); d < 10 keeps 64
 
     def validate(self):
         self.validate_isotropic(), self.validate_sgd(), self.validate_dd()

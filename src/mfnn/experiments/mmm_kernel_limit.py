@@ -22,28 +22,28 @@ import numpy as np
 
 from ..errors import check
 from ..kernel.compare import alpha_flow_point, compare_flows, kernel_instance, kernel_limit_fits, linearized_reference
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .kernel_plots import kernel_limit_figures
 from .pieces import check_range, check_sweep, divergence_summary, dominant_field, fmt_ci
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    d: int = 10
-    n_train: int = 64
-    n_test: int = 256
-    teacher_units: int = 3
-    n_neurons: int = 2000
-    kappa: float = 1.0
-    activations: tuple = ("erf", "relu")
-    trained: tuple = ("a", "w")
-    alphas: tuple = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
-    alpha_fit_min: float = 8.0
-    t_max: float = 5.0
-    n_times: int = 21
-    t_fit: float = 5.0
-    dt: float = 0.01
-    method: str = "rk4"
+    d: int = unit_field(10, "coordinates")
+    n_train: int = unit_field(64, "samples")
+    n_test: int = unit_field(256, "samples")
+    teacher_units: int = unit_field(3, "neurons")
+    n_neurons: int = unit_field(2000, "neurons")
+    kappa: float = unit_field(1.0, None)
+    activations: tuple = unit_field(("erf", "relu"), None)
+    trained: tuple = unit_field(("a", "w"), None)
+    alphas: tuple = unit_field((1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0), None)
+    alpha_fit_min: float = unit_field(8.0, None)
+    t_max: float = unit_field(5.0, "time t")
+    n_times: int = unit_field(21, "saves")
+    t_fit: float = unit_field(5.0, "time t")
+    dt: float = unit_field(0.01, "time t")
+    method: str = unit_field("rk4", None)
 
     def validate(self):
         check_range(self, d=(1, 10**5), n_train=(2, 10**5), n_test=(1, 10**6), teacher_units=(1, 10**4),

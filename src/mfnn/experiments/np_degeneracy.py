@@ -30,22 +30,22 @@ import xarray as xr
 from ..analysis.multilayer import degeneracy_run, width_slope
 from ..errors import check
 from ..solvers import MultilayerSGD
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .np_pieces import NPFields, compile_cost, fmt, np_problem, problem_params, step_cost
 from .pieces import check_sweep, divergence_summary, dominant_field
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig, NPFields):
-    depths: tuple = (3, 4, 5)
-    inits: tuple = ("iid", "correlated")
-    widths: tuple = (128, 256, 512, 1024)
-    n_probe: int = 128
-    n_train: int = 128
-    eps: float = 0.2
-    t_max: float = 10.0
-    n_times: int = 3
-    replicas: int = 2
+    depths: tuple = unit_field((3, 4, 5), "layers")
+    inits: tuple = unit_field(("iid", "correlated"), None)
+    widths: tuple = unit_field((128, 256, 512, 1024), "neurons / layer")
+    n_probe: int = unit_field(128, "samples")
+    n_train: int = unit_field(128, "samples")
+    eps: float = unit_field(0.2, "time / step")
+    t_max: float = unit_field(10.0, "time t")
+    n_times: int = unit_field(3, "saves")
+    replicas: int = unit_field(2, "replicas")
 
     def validate(self):
         self.validate_np()

@@ -22,21 +22,21 @@ import xarray as xr
 
 from ..errors import check
 from ..solvers import MultilayerSGD, SaveAt, solve
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .np_pieces import NPFields, compile_cost, np_problem, problem_params, step_cost
 from .pieces import divergence_summary, dominant_field
 
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig, NPFields):
-    depths: tuple = (2, 3)
-    width: int = 256
-    noise: float = 0.3
-    batch_size: int = 32
-    eps: float = 0.05
-    t_max: float = 40.0
-    n_times: int = 21
-    n_test: int = 4000
+    depths: tuple = unit_field((2, 3), "layers")
+    width: int = unit_field(256, "neurons / layer")
+    noise: float = unit_field(0.3, None)
+    batch_size: int = unit_field(32, "samples / step")
+    eps: float = unit_field(0.05, "time / step")
+    t_max: float = unit_field(40.0, "time t")
+    n_times: int = unit_field(21, "saves")
+    n_test: int = unit_field(4000, "samples")
 
     def validate(self):
         self.validate_np()

@@ -20,6 +20,7 @@ from ..errors import check
 from ..problem import (CorrelatedEmbedding, IIDEmbedding, MultilayerProblem, TeacherNetwork, digits_task,
                        multilayer)
 from .pieces import check_range
+from .base import unit_field
 
 __all__ = ["NPFields", "np_problem", "problem_params", "step_cost"]
 
@@ -29,20 +30,20 @@ class NPFields:
     """A teacher task (d, teacher_units, noise) or the digits, a tanh network with a first-layer
     bias, trained by full-batch GD (``n_train`` samples) or online SGD (``batch_size``)."""
 
-    d: int = 10
-    teacher_units: int = 4
-    noise: float = 0.0
-    n_train: int = 256
-    eps: float = 0.1
-    t_max: float = 2.0
-    n_times: int = 5
-    bias_mean: float = 0.5
-    mid_mean: float = 1.0
-    out_mean: float = 0.5
-    out_width: float = 1.0
-    label_dim: int = 16
-    replicas: int = 2
-    dtype: str = "float64"
+    d: int = unit_field(10, "coordinates")
+    teacher_units: int = unit_field(4, "neurons")
+    noise: float = unit_field(0.0, None)
+    n_train: int = unit_field(256, "samples")
+    eps: float = unit_field(0.1, "time / step")
+    t_max: float = unit_field(2.0, "time t")
+    n_times: int = unit_field(5, "saves")
+    bias_mean: float = unit_field(0.5, None)
+    mid_mean: float = unit_field(1.0, None)
+    out_mean: float = unit_field(0.5, None)
+    out_width: float = unit_field(1.0, None)
+    label_dim: int = unit_field(16, "labels")
+    replicas: int = unit_field(2, "replicas")
+    dtype: str = unit_field("float64", None)
 
     def validate_np(self):
         check_range(self, d=(1, 10**4), teacher_units=(1, 10**4), noise=(0, 100), n_train=(8, 10**6),

@@ -23,7 +23,7 @@ import numpy as np
 from ..analysis.multilayer import width_convergence, width_slope
 from ..errors import check
 from ..solvers import MultilayerSGD
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .np_pieces import NPFields, compile_cost, fmt, np_problem, problem_params, step_cost
 from .pieces import check_sweep, divergence_summary, dominant_field
 
@@ -36,10 +36,10 @@ def _has_sklearn() -> bool:
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig, NPFields):
-    tasks: tuple = ("teacher", "digits")
-    depth: int = 3
-    widths: tuple = (64, 128, 256, 512)
-    ref_width: int = 2048
+    tasks: tuple = unit_field(("teacher", "digits"), None)
+    depth: int = unit_field(3, "layers")
+    widths: tuple = unit_field((64, 128, 256, 512), "neurons / layer")
+    ref_width: int = unit_field(2048, "neurons / layer")
 
     def validate(self):
         self.validate_np()

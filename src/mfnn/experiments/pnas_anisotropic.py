@@ -29,7 +29,7 @@ from ..numerics.schedules import PowerLaw
 from ..problem import GaussianInit, Problem, ProjectionUnit, relu
 from ..problem.anisotropic import AnisotropicGaussians
 from ..solvers import AnisotropicDD
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import DDFields, SGDFields, check_ranges, estimate_from, format_table, run_status, summary_status, take
 
 MEANS = ("a", "b", "r1", "r2")
@@ -37,24 +37,24 @@ MEANS = ("a", "b", "r1", "r2")
 
 @dataclass(frozen=True)
 class Config(SGDFields, DDFields, ExperimentConfig):
-    d: int = 320
-    s0: int = 60
-    delta: float = 0.5
-    kappa: float = 1.0
-    a_mean: float = 0.1
-    a_std: float = 0.1
-    b_mean: float = 0.0
-    b_std: float = 0.0
-    eps: float = 2e-4
-    xi_p: float = 0.25
-    xi_t0: float = 1.0
-    t_max: float = 100.0
-    n_times: int = 20
-    replicas: int = 2
-    dd_rtol: float = 1e-6
-    dd_finite: bool = True
-    dd_hermite: int = 6
-    engine: str = "auto"
+    d: int = unit_field(320, "coordinates")
+    s0: int = unit_field(60, "coordinates")
+    delta: float = unit_field(0.5, None)
+    kappa: float = unit_field(1.0, None)
+    a_mean: float = unit_field(0.1, None)
+    a_std: float = unit_field(0.1, None)
+    b_mean: float = unit_field(0.0, None)
+    b_std: float = unit_field(0.0, None)
+    eps: float = unit_field(2e-4, "time / step")
+    xi_p: float = unit_field(0.25, None)
+    xi_t0: float = unit_field(1.0, "time t")
+    t_max: float = unit_field(100.0, "time t")
+    n_times: int = unit_field(20, "saves")
+    replicas: int = unit_field(2, "replicas")
+    dd_rtol: float = unit_field(1e-6, None)
+    dd_finite: bool = unit_field(True, None)
+    dd_hermite: int = unit_field(6, "Hermite terms")
+    engine: str = unit_field("auto", None)
 
     def validate(self):
         super().validate()  # the pieces' fields first: the ranges below may use them

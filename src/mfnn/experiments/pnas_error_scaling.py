@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..analysis.gap_points import fit_or_none, gap_table, sweep_means
 from ..analysis.scaling import exponent_summary
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import (DDFields, IsotropicFields, ReplicaFields, check_range, check_save_grid, check_sweep,
                      divergence_summary, dominant_field, gap_point)
 from .scaling_plots import plot_gap_sweeps
@@ -27,15 +27,15 @@ from .scaling_plots import plot_gap_sweeps
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig, IsotropicFields, ReplicaFields, DDFields):
-    dd_particles: int = 1000
-    d: int = 40
-    n_hermite: int = 16
-    n_neurons: tuple = (64, 128, 256, 512, 1024)  # N-sweep at eps = eps_small
-    eps_small: float = 1e-4
-    eps_sweep: tuple = (5e-4, 1e-3, 2e-3, 4e-3)    # eps-sweep at N = n_large
-    n_large: int = 2048
-    t_max: float = 0.5
-    n_times: int = 6
+    dd_particles: int = unit_field(1000, "particles")
+    d: int = unit_field(40, "coordinates")
+    n_hermite: int = unit_field(16, "Hermite terms")
+    n_neurons: tuple = unit_field((64, 128, 256, 512, 1024), "neurons")  # N-sweep at eps = eps_small
+    eps_small: float = unit_field(1e-4, "time / step")
+    eps_sweep: tuple = unit_field((5e-4, 1e-3, 2e-3, 4e-3), "time / step")    # eps-sweep at N = n_large
+    n_large: int = unit_field(2048, "neurons")
+    t_max: float = unit_field(0.5, "time t")
+    n_times: int = unit_field(6, "saves")
 
     def validate(self):
         self.validate_isotropic(), self.validate_sgd(), self.validate_dd()

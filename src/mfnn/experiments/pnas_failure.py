@@ -27,7 +27,7 @@ from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
 from ..problem.shapes import HALF_BREAKPOINTS, HALF_VALUES, check_even_shape, even_piecewise_linear
 from ..solvers import RadialModel
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import DDFields, SGDFields, check_ranges, estimate_from, format_table, run_status, summary_status
 
 CERT_KEYS = ("risk", "stationarity", "stationarity_rms", "gap", "support_gap", "risk_lower_bound",
@@ -37,16 +37,16 @@ GMIN_FIELDS = ("d", "delta", "dd_n_hermite", "half_breakpoints", "half_values") 
 
 @dataclass(frozen=True)
 class Config(SGDFields, DDFields, ExperimentConfig):
-    d: int = 320
-    delta: float = 0.5
-    kappas: tuple = (0.1, 0.4)
-    eps: float = 1e-6
-    t_max: float = 2.0
-    n_times: int = 16
-    dd_particles: int = 200
-    dd_n_hermite: int = 8  # E[c^k] ~ d^{-k/2}: k < 8 is exact to ~1e-8 at d = 320
-    half_breakpoints: tuple = HALF_BREAKPOINTS
-    half_values: tuple = HALF_VALUES
+    d: int = unit_field(320, "coordinates")
+    delta: float = unit_field(0.5, None)
+    kappas: tuple = unit_field((0.1, 0.4), None)
+    eps: float = unit_field(1e-6, "time / step")
+    t_max: float = unit_field(2.0, "time t")
+    n_times: int = unit_field(16, "saves")
+    dd_particles: int = unit_field(200, "particles")
+    dd_n_hermite: int = unit_field(8, "Hermite terms")  # E[c^k] ~ d^{-k/2}: k < 8 is exact to ~1e-8 at d = 320
+    half_breakpoints: tuple = unit_field(HALF_BREAKPOINTS, None)
+    half_values: tuple = unit_field(HALF_VALUES, None)
 
     def validate(self):
         super().validate()

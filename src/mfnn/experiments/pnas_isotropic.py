@@ -23,7 +23,7 @@ from ..analysis.compare import histogram_vs_density, max_abs_gap, risk_table
 from ..analysis.timegrid import log_save_times, nearest_indices
 from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import DDFields, RampFields, SGDFields, check_ranges, estimate_from, run_status, summary_status, take
 
 RENDER_ONLY = ("bins",)  # fields that do not enter compute (and so not the point key)
@@ -31,16 +31,16 @@ RENDER_ONLY = ("bins",)  # fields that do not enter compute (and so not the poin
 
 @dataclass(frozen=True)
 class Config(RampFields, SGDFields, DDFields, ExperimentConfig):
-    d: int = 40
-    delta: float = 0.8
-    kappa: float = 0.8
-    eps: float = 1e-5
-    t_max: float = 30.0
-    n_times: int = 24
-    panel_times: tuple = (0.0, 1.0, 5.0, 10.0, 30.0)
-    replicas: int = 2
-    dd_inf: bool = True
-    bins: int = 40
+    d: int = unit_field(40, "coordinates")
+    delta: float = unit_field(0.8, None)
+    kappa: float = unit_field(0.8, None)
+    eps: float = unit_field(1e-5, "time / step")
+    t_max: float = unit_field(30.0, "time t")
+    n_times: int = unit_field(24, "saves")
+    panel_times: tuple = unit_field((0.0, 1.0, 5.0, 10.0, 30.0), "time t")
+    replicas: int = unit_field(2, "replicas")
+    dd_inf: bool = unit_field(True, None)
+    bins: int = unit_field(40, "bins")
 
     def validate(self):
         super().validate()  # the pieces' fields first: the ranges below may use them
@@ -72,6 +72,7 @@ class PnasIsotropic(Experiment):
     name = "pnas-isotropic"
     description = "PNAS 2018 Fig. 1: isotropic Gaussians, SGD ||w|| histograms and risk vs the radial DD"
     Config = Config
+    vmap_seeds = True  # seeds only change the SGD keys: compute_seeds vmaps them, solves the DD once
     quick = {"d": 10, "n_neurons": 100, "eps": 1e-4, "t_max": 4.0, "n_times": 10,
              "panel_times": (0.0, 1.0, 4.0), "replicas": 2, "dd_particles": 400, "bins": 20}
 
@@ -85,11 +86,24 @@ class PnasIsotropic(Experiment):
         return estimate_from(cfg.sgd_cost(cfg.d, cfg.t_max, n_saves), cfg.dd_cost(n_saves, 24, 2 if cfg.dd_inf else 1))
 
     def compute(self, point: Point, progress: bool = False) -> xr.Dataset:
-        cfg = Config(**point.params)
-        problem = cfg.problem()
+        cfg, problem = Config(**point.params), Config(**point.params).problem()
         sgd = cfg.sgd_solve(problem, cfg.save_times(), jax.random.PRNGKey(point.seed), progress=progress)
-        dd = cfg.dd_solve(problem, sgd.times, progress)
-        dd_inf = cfg.dd_solve(problem, sgd.times, progress, d_interaction="inf") if cfg.dd_inf else None
+        return self._dataset(cfg, problem, sgd, progress)
+
+    def compute_seeds(self, points: list, progress: bool = False) -> list:
+        cfg = Config(**points[0].params)
+        check(all(Config(**{**p.params, "seed": cfg.seed}) == cfg for p in points), "seed",
+              "compute_seeds takes points that differ only in their seed")
+        problem = cfg.problem()
+        seeds = [p.seed for p in points]
+        sgds = cfg.sgd_solve_seeds(problem, cfg.save_times(), seeds, progress=progress) if seeds[1:] else None
+        if sgds is None:  # one point, or a lane diverged: each seed alone keeps its own saves
+            return [self.compute(p, progress) for p in points]
+        dds = cfg.dd_pair(problem, sgds[0].times, progress, cfg.dd_inf)
+        return [self._dataset(Config(**p.params), problem, sgd, progress, dds) for p, sgd in zip(points, sgds)]
+
+    def _dataset(self, cfg, problem, sgd, progress, dds=None) -> xr.Dataset:
+        dd, dd_inf = dds or cfg.dd_pair(problem, sgd.times, progress, cfg.dd_inf)
         n = min(len(sgd.times), len(dd.times), len(dd_inf.times) if dd_inf is not None else len(dd.times))
         ds = xr.Dataset(
             {"sgd_risk": (("replica", "time"), sgd.risk[:n].T),
@@ -131,8 +145,6 @@ class PnasIsotropic(Experiment):
 
     @staticmethod
     def format_summary(summary: dict) -> str:
-        rows = [f"{'t':>10} {'SGD risk':>12} {'+-std':>10} {'DD risk':>12} {'gap':>10}"]
-        for r in summary["table"]:
-            rows.append(f"{r['t']:>10.4g} {r['sgd_risk']:>12.5f} {r['sgd_risk_std']:>10.2e} "
-                        f"{r['dd_risk']:>12.5f} {r['gap']:>10.2e}")
-        return "\n".join(rows)
+        return "\n".join([f"{'t':>10} {'SGD risk':>12} {'+-std':>10} {'DD risk':>12} {'gap':>10}"] + [
+            f"{r['t']:>10.4g} {r['sgd_risk']:>12.5f} {r['sgd_risk_std']:>10.2e} {r['dd_risk']:>12.5f} {r['gap']:>10.2e}"
+            for r in summary["table"]])

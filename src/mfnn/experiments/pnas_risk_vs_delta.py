@@ -30,7 +30,7 @@ from ..analysis.timegrid import extend_geometric, log_save_times
 from ..errors import check
 from ..problem import GaussianInit, IsotropicGaussians, Problem, sigma_w
 from ..solvers import RadialModel
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import DDFields, RampFields, SGDFields, check_ranges, estimate_from, format_table, parse_d, run_status
 
 NC_VARS = ("dd_risk", "dd_risk_at_t_max", "sgd_risk", "sgd_risk_std", "global_min_risk", "global_min_lower_bound",
@@ -40,15 +40,15 @@ NC_VARS = ("dd_risk", "dd_risk_at_t_max", "sgd_risk", "sgd_risk_std", "global_mi
 @dataclass(frozen=True)
 class Config(RampFields, SGDFields, DDFields, ExperimentConfig):
     INF_OK: ClassVar[tuple] = ("d",)  # d = "inf": the d -> infinity reduction
-    d: str = "40"
-    sgd_d: int = 40
-    deltas: tuple = (0.2, 0.35, 0.5, 0.65, 0.8)
-    kappa: float = 0.8
-    t_max: float = 10.0
-    dd_t_long: float = 2000.0
-    n_times: int = 12
-    dd_particles: int = 400
-    n_hermite: int = 16
+    d: str = unit_field("40", "coordinates")
+    sgd_d: int = unit_field(40, "coordinates")
+    deltas: tuple = unit_field((0.2, 0.35, 0.5, 0.65, 0.8), None)
+    kappa: float = unit_field(0.8, None)
+    t_max: float = unit_field(10.0, "time t")
+    dd_t_long: float = unit_field(2000.0, "time t")
+    n_times: int = unit_field(12, "saves")
+    dd_particles: int = unit_field(400, "particles")
+    n_hermite: int = unit_field(16, "Hermite terms")
 
     def validate(self):
         super().validate()

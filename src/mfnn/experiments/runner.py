@@ -133,7 +133,7 @@ def _stop_check(state):
 
 
 def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=None, progress=True,
-                   overwrite=False, resume=False, force=False, executor=None, workers=None):
+                   overwrite=False, resume=False, force=False, executor=None, workers=None, given=None):
     """Validate everything, check the output location, then run into ``out`` (default
     results/<name>); returns the final run path.
 
@@ -155,6 +155,8 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
     * ``executor`` ("local", "dask", "slurm", ... of :mod:`mfnn.sweeps.executors`; default None:
       in this process) maps ``compute`` over the points with ``workers`` workers
       (:mod:`mfnn.experiments.pointmap`); the results are the same, point by point.
+    * ``given`` (point key -> Dataset): points already computed elsewhere (the sweep engine's
+      ``compute_seeds`` of several seeds in one call); they are saved and used as computed here.
     """
     from pathlib import Path
 
@@ -181,7 +183,7 @@ def run_experiment(name: str, *, out=None, quick=False, overrides=None, seed=Non
                                            "versions": versions()})
             _stop_check(state)
             result, summary = _pipeline(exp, cfg, run, progress, state, resume=plan.resume,
-                                        executor=executor, workers=workers)
+                                        executor=executor, workers=workers, given=given)
             _stop_check(state)
         except KeyboardInterrupt as e:  # RunInterrupted included
             signum = getattr(e, "signum", None)
@@ -295,14 +297,15 @@ def _checkpointing(root, key):
     return checkpointing(root / key)
 
 
-def _computed(exp, points, loaded, progress, state, executor, workers, ckpt_root=None):
+def _computed(exp, points, loaded, progress, state, executor, workers, ckpt_root=None, given=None):
     """Yield ``(i, point, dataset, None)`` or ``(i, point, None, (message, partial))`` (diverged)
-    for every point: loaded ones first, then computed here (``executor`` None / "serial") or on
-    the executor, in completion order."""
-    todo = [i for i, p in enumerate(points) if p.key not in loaded]
+    for every point: loaded and ``given`` ones first, then computed here (``executor`` None /
+    "serial") or on the executor, in completion order."""
+    given = {k: v for k, v in (given or {}).items() if k not in loaded}
+    todo = [i for i, p in enumerate(points) if p.key not in loaded and p.key not in given]
     for i, p in enumerate(points):
-        if p.key in loaded:
-            yield i, p, loaded[p.key], None
+        if p.key in loaded or p.key in given:
+            yield i, p, loaded.get(p.key, given.get(p.key)), None
     if executor in (None, "serial"):
         for i in todo:
             state["point"] = {"index": i, "of": len(points), "key": points[i].key}
@@ -331,7 +334,7 @@ def _computed(exp, points, loaded, progress, state, executor, workers, ckpt_root
 
 
 def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool = False, executor=None,
-              workers=None):
+              workers=None, given=None):
     """``points -> compute -> reduce -> render`` into ``run``; returns ``(result, summary)``.
 
     A point that diverged -- its Dataset says ``attrs["result"] == "diverged"`` (kept with the
@@ -355,7 +358,7 @@ def _pipeline(exp, cfg, run: RunDir, progress: bool, state: dict, resume: bool =
                 except Exception:  # noqa: BLE001 - an unreadable save is recomputed
                     pass
     for i, point, ds, err in _computed(exp, points, loaded, progress, state, executor, workers,
-                                       ckpt_root=run.path / "checkpoints"):
+                                       ckpt_root=run.path / "checkpoints", given=given):
         if err is not None:  # DivergenceError (raised in this process, or reported by a worker)
             message, partial = err
             where = _stopped_in(i, points, message)

@@ -22,7 +22,7 @@ import xarray as xr
 from ..analysis.particle_systems import n_scaled_variance
 from ..problem import SphereInputs
 from ..solvers import ParticleFlow, Phase
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import check_range, check_sweep
 from .rv_pieces import announce, divergence, run_point, sgd_seconds, spin_seeds, spin_sigmoid_problem
 from .rv_plots import figure, plot_curves
@@ -30,14 +30,14 @@ from .rv_plots import figure, plot_curves
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    d: int = 3
-    n_particles: tuple = (16, 32, 64, 128)
-    inits: int = 64
-    dt: float = 0.2
-    steps: int = 2000
-    n_mc: int = 500
-    n_probes: int = 32
-    n_saves: int = 7
+    d: int = unit_field(3, "coordinates")
+    n_particles: tuple = unit_field((16, 32, 64, 128), "particles")
+    inits: int = unit_field(64, "initializations")
+    dt: float = unit_field(0.2, "time / step")
+    steps: int = unit_field(2000, "steps")
+    n_mc: int = unit_field(500, "samples")
+    n_probes: int = unit_field(32, "samples")
+    n_saves: int = unit_field(7, "saves")
 
     def validate(self):
         check_sweep(self, "n_particles", 1, 2**20, min_len=2)

@@ -25,7 +25,7 @@ from ..analysis.particle_systems import great_circle, loss_table, n_exponent, sp
 from ..errors import check
 from ..problem.regression import network_values
 from ..solvers import ParticleFlow, Phase
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import check_range, check_sweep
 from .rv_pieces import (announce, direct_seconds, divergence, rbf_problem, run_point, schedule_of, sgd_seconds,
                         spin_seeds)
@@ -36,20 +36,20 @@ DEFAULT_DT = {"direct": 2e-3, "fixed": 0.5, "sgd": 0.5}  # dt = 0: the mode's st
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    d: int = 5
-    n_particles: tuple = (8, 16, 32, 64, 128)
-    inits: int = 4
-    mode: str = "direct"
-    alpha: float = 1.0
-    rbf_sign: str = "gaussian"
-    dt: float = 0.0
-    steps: int = 100000
-    thermal: float = 1e-4
-    thermal_fraction: float = 0.5
-    n_mc: int = 2000
-    n_test: int = 100000
-    n_saves: int = 9
-    slice_points: int = 48
+    d: int = unit_field(5, "coordinates")
+    n_particles: tuple = unit_field((8, 16, 32, 64, 128), "particles")
+    inits: int = unit_field(4, "initializations")
+    mode: str = unit_field("direct", None)
+    alpha: float = unit_field(1.0, None)
+    rbf_sign: str = unit_field("gaussian", None)
+    dt: float = unit_field(0.0, "time / step")
+    steps: int = unit_field(100000, "steps")
+    thermal: float = unit_field(1e-4, None)
+    thermal_fraction: float = unit_field(0.5, None)
+    n_mc: int = unit_field(2000, "samples")
+    n_test: int = unit_field(100000, "samples")
+    n_saves: int = unit_field(9, "saves")
+    slice_points: int = unit_field(48, "points")
 
     def validate(self):
         check_sweep(self, "n_particles", 1, 2**20)

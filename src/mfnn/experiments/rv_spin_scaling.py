@@ -21,7 +21,7 @@ import xarray as xr
 from ..analysis.particle_systems import loss_table, n_exponent
 from ..errors import check
 from ..solvers import ParticleFlow, quench
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import check_range, check_sweep
 from .rv_pieces import announce, divergence, run_point, schedule_of, sgd_seconds, spin_seeds, spin_sigmoid_problem
 from .rv_plots import figure, plot_curves, plot_loss_vs_n
@@ -29,17 +29,17 @@ from .rv_plots import figure, plot_curves, plot_loss_vs_n
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    d: int = 10
-    n_particles: tuple = (32, 64, 128, 256, 512, 1024)
-    realizations: int = 4
-    dt: float = 0.2
-    steps: int = 10000
-    quench_steps: int = 1000
-    quench_batch_max: int = 2048
-    n_test: int = 20000
-    n_saves: int = 22
-    curve_n: int = 256
-    dtype: str = "float32"
+    d: int = unit_field(10, "coordinates")
+    n_particles: tuple = unit_field((32, 64, 128, 256, 512, 1024), "particles")
+    realizations: int = unit_field(4, "targets")
+    dt: float = unit_field(0.2, "time / step")
+    steps: int = unit_field(10000, "steps")
+    quench_steps: int = unit_field(1000, "steps")
+    quench_batch_max: int = unit_field(2048, "samples / step")
+    n_test: int = unit_field(20000, "samples")
+    n_saves: int = unit_field(22, "saves")
+    curve_n: int = unit_field(256, "particles")
+    dtype: str = unit_field("float32", None)
 
     def validate(self):
         check_sweep(self, "n_particles", 5, 2**20)

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..analysis.particle_systems import collapse_spread
 from ..solvers import ParticleFlow, Phase
-from .base import Experiment, ExperimentConfig, Point, register
+from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .pieces import check_range, check_sweep
 from .rv_pieces import announce, divergence, run_point, sgd_seconds, spin_seeds, spin_sigmoid_problem
 from .rv_plots import figure
@@ -25,15 +25,15 @@ from .rv_plots import figure
 
 @dataclass(frozen=True)
 class Config(ExperimentConfig):
-    d: int = 5
-    n: int = 32
-    dts: tuple = (0.05, 0.1, 0.2, 0.4)
-    batches: tuple = (1, 2, 4)
-    t_final: float = 200.0
-    seeds: int = 8
-    n_test: int = 5000
-    n_saves: int = 9
-    tail: float = 0.25
+    d: int = unit_field(5, "coordinates")
+    n: int = unit_field(32, "particles")
+    dts: tuple = unit_field((0.05, 0.1, 0.2, 0.4), "time / step")
+    batches: tuple = unit_field((1, 2, 4), "samples / step")
+    t_final: float = unit_field(200.0, "time t")
+    seeds: int = unit_field(8, "seeds")
+    n_test: int = unit_field(5000, "samples")
+    n_saves: int = unit_field(9, "saves")
+    tail: float = unit_field(0.25, None)
 
     def validate(self):
         check_sweep(self, "dts", 1e-9, 10.0, min_len=2)

@@ -10,11 +10,12 @@ from .particle_dd import ParticleDD
 from .particle_flow import ParticleFlow, Phase, langevin_temperature, quench
 from .radial_dd import RadialDD, RadialModel
 from .radial_grid import RadialGrid
+from .seeds import split_replicas, stack_keys
 from .sgd import OnlineSGD, make_step
 
 __all__ = [
     "Method", "SaveAt", "Solution", "solve", "kept", "OnlineSGD", "MultilayerSGD",
     "RadialDD", "ParticleDD", "NoisyRadialPDE", "GibbsFixedPoint", "AnisotropicDD",
     "AnisotropicModel", "RadialGrid", "RadialModel", "make_step", "polish_gibbs",
-    "ParticleFlow", "Phase", "langevin_temperature", "quench",
+    "ParticleFlow", "Phase", "langevin_temperature", "quench", "split_replicas", "stack_keys",
 ]

@@ -26,6 +26,11 @@ two save times and replicas are ``vmap``ped over keys.  The data of step k is dr
 fold_in(key, k), so results do not depend on how the run is chunked.  Replica r uses
 fold_in(key, r): its initialization from fold_in(., 0), its data and noise from fold_in(., 1).
 Run it as ``mfnn.solve(problem, OnlineSGD(...), SaveAt(method.grid_times(times)))``.
+
+Seeds in one call: ``key`` may be a stack of S keys (``mfnn.solvers.seeds.stack_keys``); the S runs
+are vmapped as S*R replicas, seed-major (replica s*R + r is replica r of the run with key s, the
+same numbers as that run alone), and ``mfnn.solvers.seeds.split_replicas`` cuts the solution back
+into S solutions.  The driver's NaN check then covers all S runs at once.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from ..problem.problem import Problem
 from ._driver import Method
 from .fields import choice
 
-__all__ = ["NOISE_C", "OnlineSGD", "make_advance", "make_step"]
+__all__ = ["NOISE_C", "OnlineSGD", "make_advance", "make_step", "seed_batch_size"]
 
 NOISE_C = {"pde": 2.0, "as_printed": math.sqrt(2.0)}
 _MAX_STEPS = 2**62  # step counters are int64
@@ -128,7 +133,12 @@ class OnlineSGD(Method):
     def init(self, problem, times, key):
         dtype = jnp.dtype(self.dtype)
         R, N = self.replicas, self.n_neurons
-        rkeys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(R))
+        per_key = lambda k: jax.vmap(lambda r: jax.random.fold_in(k, r))(jnp.arange(R))  # noqa: E731
+        if seed_batch_size(key):  # S independent runs: replica s*R + r is replica r of the run with key s
+            rkeys = jax.vmap(per_key)(key)
+            rkeys = rkeys.reshape((-1,) + rkeys.shape[2:])
+        else:
+            rkeys = per_key(key)
         theta0 = jax.vmap(lambda k: problem.sample_init(jax.random.fold_in(k, 0), N, dtype))(rkeys)
         dkeys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(rkeys)
         steps = self.save_steps(times)
@@ -147,6 +157,15 @@ class OnlineSGD(Method):
         if fn is not None:
             out.update(jax.vmap(lambda th: fn(problem, th))(theta))
         return out
+
+
+def seed_batch_size(key) -> int:
+    """0 for one PRNG key; S for a stack of S keys (raw uint32 keys of shape (S, 2), or typed keys of
+    shape (S,)), which ``OnlineSGD`` runs as S independent runs in one compiled call."""
+    shape = tuple(np.shape(key))
+    typed = jax.dtypes.issubdtype(getattr(key, "dtype", np.uint32), jax.dtypes.prng_key)
+    batched = len(shape) == (1 if typed else 2)
+    return int(shape[0]) if batched else 0
 
 
 def _concrete(value, fallback: float) -> float:

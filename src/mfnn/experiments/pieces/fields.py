@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from ...errors import check
 from ...problem import ramp
-from ...solvers import OnlineSGD, RadialDD, SaveAt, kept, solve
+from ...solvers import OnlineSGD, RadialDD, SaveAt, kept, solve, split_replicas, stack_keys
 from .checks import check_ranges
+from ..base import unit_field
 
 __all__ = ["COMPILE_S", "DDFields", "RampFields", "SGDFields", "estimate_from"]
 
@@ -30,10 +31,10 @@ SGD_STEP_S, SGD_UNIT_S, DD_UNIT_S, DD_EVALS, COMPILE_S = 2e-6, 1.3e-9, 1e-8, 1e4
 class RampFields:
     """The PNAS 2018 ramp sigma (Fig. 1, 2): s1 for t <= t1, linear to s2 at t2, s2 beyond."""
 
-    t1: float = 0.5
-    t2: float = 1.5
-    s1: float = -2.5
-    s2: float = 7.5
+    t1: float = unit_field(0.5, None)
+    t2: float = unit_field(1.5, None)
+    s1: float = unit_field(-2.5, None)
+    s2: float = unit_field(7.5, None)
 
     def activation(self):
         return ramp(self.t1, self.t2, self.s1, self.s2)
@@ -51,10 +52,10 @@ class RampFields:
 class SGDFields:
     """Finite-N online SGD (PNAS 2018 eq. 8): N neurons, step eps, independent replicas."""
 
-    n_neurons: int = 800
-    eps: float = 1e-5
-    replicas: int = 1
-    dtype: str = "float64"
+    n_neurons: int = unit_field(800, "neurons")
+    eps: float = unit_field(1e-5, "time / step")
+    replicas: int = unit_field(1, "replicas")
+    dtype: str = unit_field("float64", None)
 
     def sgd_method(self, **extra) -> OnlineSGD:
         return OnlineSGD(n_neurons=self.n_neurons, eps=self.eps, replicas=self.replicas, dtype=self.dtype, **extra)
@@ -66,6 +67,24 @@ class SGDFields:
         sol = kept(solve(problem, m, SaveAt(m.grid_times(times), observables), key=key, progress=progress, throw=False))
         sol.stats["steps"] = m.save_steps(sol.times)
         return sol
+
+    def sgd_solve_seeds(self, problem, times, seeds, observables=("risk", "w_norm"), progress=False, **extra):
+        """``sgd_solve`` for each of ``seeds`` (int keys) in one compiled call: the seeds' keys stacked
+        (``stack_keys``), their runs vmapped as seeds x replicas, the solution split per seed
+        (``split_replicas``; the same numbers as one call per seed, to round-off).  Returns the list of
+        solutions, or None when the batched run did not succeed (a divergence stops every lane at
+        once, so the caller runs the seeds one by one to keep each seed's own saves)."""
+        m = self.sgd_method(**extra)
+        sol = solve(problem, m, SaveAt(m.grid_times(times), observables), key=stack_keys(seeds), progress=progress,
+                    throw=False)
+        if sol.result != "successful":
+            if sol.result == "interrupted":
+                kept(sol)  # raises RunInterrupted
+            return None
+        parts = split_replicas(sol, len(seeds))
+        for part in parts:
+            part.stats["steps"] = m.save_steps(part.times)
+        return parts
 
     def sgd_cost(self, d: int, t_max: float, n_saves: int, save_params: bool = False) -> tuple:
         """(bytes, seconds) of one SGD solve up to t_max (monotone in N, d, replicas, t_max/eps)."""
@@ -85,8 +104,8 @@ class SGDFields:
 class DDFields:
     """A distributional-dynamics reference (PNAS 2018 eq. 13) on ``dd_particles`` quantile particles."""
 
-    dd_particles: int = 4000
-    dd_rtol: float = 1e-7
+    dd_particles: int = unit_field(4000, "particles")
+    dd_rtol: float = unit_field(1e-7, None)
 
     def dd_cost(self, n_saves: int, n_features: int = 24, solves: int = 1) -> tuple:
         """(bytes, seconds) of ``solves`` DD solves with ``n_features`` features per particle."""
@@ -99,6 +118,12 @@ class DDFields:
         """``mfnn.solve`` of the DD ``method`` on ``dd_particles`` particles with ``dd_rtol`` (``kept``)."""
         m = method(n_particles=self.dd_particles, rtol=self.dd_rtol, **extra)
         return kept(solve(problem, m, times, key=key, progress=progress, throw=False))
+
+    def dd_pair(self, problem, times, progress=False, d_inf=True) -> tuple:
+        """``(finite-d DD, d = inf DD or None)``: the radial DD at ``times`` with the finite-d interaction
+        and, when ``d_inf``, with ``d_interaction="inf"`` (PNAS 2018 eq. 13 and its d -> inf limit)."""
+        dd = self.dd_solve(problem, times, progress)
+        return dd, (self.dd_solve(problem, times, progress, d_interaction="inf") if d_inf else None)
 
     def validate_dd(self):
         check_ranges(self, {"dd_particles": "[10, 1e7]", "dd_rtol": "[1e-14, 1)"})

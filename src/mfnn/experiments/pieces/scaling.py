@@ -10,6 +10,7 @@ from ...errors import check
 from ...problem import GaussianInit, IsotropicGaussians, Problem, ramp, sigma_w
 from .checks import check_finite
 from .fields import RampFields
+from ..base import unit_field
 
 __all__ = ["IsotropicFields", "PROBLEM_KEYS", "ReplicaFields", "gap_point", "isotropic_problem", "pop_isotropic_problem"]
 
@@ -19,9 +20,9 @@ class IsotropicFields(RampFields):
     """PNAS 2018 isotropic Gaussians y = +-1, x | y ~ N(0, (1 + y delta)^2 I_d), unit sigma(<w, x>)
     with only w trained, w^0 ~ N(0, kappa^2/d I_d)."""
 
-    delta: float = 0.8
-    kappa: float = 0.8
-    n_hermite: int = 24
+    delta: float = unit_field(0.8, None)
+    kappa: float = unit_field(0.8, None)
+    n_hermite: int = unit_field(24, "Hermite terms")
 
     def problem_params(self, d: int, n_hermite: int | None = None) -> dict:
         """The flat parameters of :func:`isotropic_problem` (what a ``Point`` stores)."""
@@ -56,8 +57,8 @@ class ReplicaFields:
     """Replicas of an online SGD run and the engine of ``OnlineSGD`` (scaling experiments; the
     number of neurons and the step are their sweep fields)."""
 
-    replicas: int = 8
-    engine: str = "auto"
+    replicas: int = unit_field(8, "replicas")
+    engine: str = unit_field("auto", None)
 
     def validate_sgd(self) -> None:
         check(2 <= self.replicas <= 4096, "replicas", f"must be in [2, 4096] (fluctuations), got {self.replicas}")

@@ -89,8 +89,16 @@ class SigmoidUnit(ChargeUnit):
         return jax.nn.sigmoid(jnp.dot(theta["w"], x) + theta["b"])
 
     def batch_apply(self, theta, x):
-        """One GEMM (P, d) x (d, n): its gradient is two more GEMMs (faster than the vmapped dot)."""
-        return jax.nn.sigmoid(x @ theta["w"].T + theta["b"]) * theta["c"]
+        """sigma_*(x_p; theta_i) (P, n) as one GEMM, computed particle-major: z^T = w x^T (n, P).
+
+        The orientation is chosen for XLA's CPU backend: reverse-mode then takes the weight gradient
+        as the plain GEMM (n, P) x (P, d) and the charge/bias gradients as reductions over the minor
+        axis.  Written as ``x @ w.T`` (P, n), the weight gradient becomes a GEMM contracting the
+        leading axes of both operands, which XLA:CPU (jax 0.10) does not hand to its fast float32
+        kernels (measured 3-6x slower than this form; ``benchmarks/rv_step.py``).
+        """
+        z = theta["w"] @ x.T + theta["b"][:, None]
+        return (jax.nn.sigmoid(z) * theta["c"][:, None]).T
 
     def position_shapes(self, d: int) -> dict:
         return {"w": (d,), "b": ()}

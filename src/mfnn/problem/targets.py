@@ -77,10 +77,14 @@ class ThreeSpin(Target):
         return jnp.einsum("pqr,p,q,r->", self._a(r, x.dtype), x, x, x) / self.d
 
     def values(self, x, r=0):
-        """Batch evaluation as one GEMM (n, d) x (d, d^2) then two contractions: n d^3 flops."""
+        """Batch evaluation as one GEMM (n, d) x (d, d^2) then two contractions: n d^3 flops.
+
+        t[m, q, r] = sum_p x_mp a_pqr; the contractions with x_q x_r are elementwise products reduced
+        over the minor axis (an ``einsum`` here lowers to n batched (d, d) x (d,) dots, slow on XLA:CPU).
+        """
         d = self.d
         t = (x @ self._a(r, x.dtype).reshape(d, d * d)).reshape(x.shape[0], d, d)
-        return jnp.einsum("nqr,nq,nr->n", t, x, x) / d
+        return jnp.sum(jnp.sum(t * x[:, None, :], axis=2) * x, axis=1) / d
 
     def grad(self, x, r=0):
         """RV 2018 eq. 4.6: df/dx_p = (1/d) sum_qr (a_pqr + a_rpq + a_qrp) x_q x_r."""

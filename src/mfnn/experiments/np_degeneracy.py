@@ -27,10 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from ..analysis.multilayer import degeneracy_run, width_slope
+from ..analysis.multilayer import degeneracy_run, degeneracy_tables
 from ..errors import check
 from ..solvers import MultilayerSGD
 from .base import Experiment, ExperimentConfig, Point, register
+from .np_plots import degeneracy_figure
 from .np_pieces import NPFields, compile_cost, fmt, np_problem, problem_params, step_cost
 from .pieces import check_sweep, divergence_summary, dominant_field
 
@@ -58,6 +59,11 @@ class Config(ExperimentConfig, NPFields):
         check(2 <= self.n_probe <= 4096, "n_probe", f"must be in [2, 4096], got {self.n_probe}")
 
 
+def reduced(depth: int, init: str) -> bool:
+    """Whether a point also runs its collapsed model (i.i.d., depth >= 4: theory diagnostic 5)."""
+    return init == "iid" and depth >= 4
+
+
 @register
 class NpDegeneracy(Experiment):
     name = "np-degeneracy"
@@ -67,11 +73,13 @@ class NpDegeneracy(Experiment):
              "n_probe": 32, "n_times": 2, "replicas": 2}
 
     def grid(self, cfg):
-        return [(L, i, int(n)) for L in cfg.depths for i in cfg.inits for n in cfg.widths]
+        deep = [(L, i, int(n)) for L in cfg.depths for i in cfg.inits for n in cfg.widths]
+        return deep + [(2, "baseline", int(n)) for n in cfg.widths]
 
     def estimate(self, cfg):
         steps = cfg.t_max / cfg.eps
-        sec = sum(steps * step_cost(L, n, cfg.d, cfg.n_train, cfg.replicas) + compile_cost(L) for L, _, n in self.grid(cfg))
+        sec = sum(steps * step_cost(L, n, cfg.d, cfg.n_train, cfg.replicas) + compile_cost(L) * (1 + reduced(L, i))
+                  for L, i, n in self.grid(cfg))
         nmax, Lmax = max(cfg.widths), max(cfg.depths)
         mem = 8.0 * cfg.replicas * 6 * nmax * nmax * max(Lmax - 2, 1)
         return {"bytes": mem, "seconds": sec, "field": dominant_field(cfg, grow=("widths", "depths", "replicas"))}
@@ -85,61 +93,30 @@ class NpDegeneracy(Experiment):
         m = MultilayerSGD(eps=p["eps"], full_batch=True, n_train=p["n_train"], n_probe=p["n_probe"],
                           replicas=p["replicas"], dtype=p["dtype"], keep_init=True)
         times = np.linspace(0.0, p["t_max"], p["n_times"])
-        ds = degeneracy_run(np_problem(p), m, times, key=point.seed, progress=progress)
+        prob = np_problem({**p, "init": "iid" if p["init"] == "baseline" else p["init"]})
+        ds = degeneracy_run(prob, m, times, key=point.seed, progress=progress, reduced=reduced(p["depth"], p["init"]))
         return ds.assign_attrs(depth=p["depth"], init=p["init"], width=p["width"])
 
     def reduce(self, cfg, results):
-        pts, rows, table = self.points(cfg), [], []
-        res = {(p.params["depth"], p.params["init"], p.params["width"]): results[p.key] for p in pts if p.key in results}
-        for L in cfg.depths:
-            for init in cfg.inits:
-                got = [res[(L, init, n)] for n in cfg.widths if (L, init, n) in res and res[(L, init, n)].sizes["time"]]
-                if not got:
-                    continue
-                ws = [int(ds.attrs["width"]) for ds in got]
-                sd = np.stack([ds.sd.values[-1] for ds in got])  # (width, replica, layer)
-                for layer in range(1, L):
-                    fit = width_slope(ws, sd[:, :, layer - 1])
-                    rows.append({"depth": L, "init": init, "layer": layer,
-                                 **(fit or {"value": None, "ci_low": None, "ci_high": None})})
-                for n, ds in zip(ws, got):
-                    inc = ds.increments.values[-1].mean(axis=0)  # (mid_layer, share)
-                    rk = ds["rank"].values[-1].mean(axis=0)
-                    for layer in range(1, L):
-                        table.append({"depth": L, "init": init, "width": n, "layer": layer,
-                                      "sd": float(ds.sd.values[-1, :, layer - 1].mean()),
-                                      "top_share": float(rk[layer - 1, 0]), "effective_rank": float(rk[layer - 1, 1]),
-                                      **({f"increment_{s}": float(v) for s, v in
-                                          zip(("constant", "row", "column", "residual"), inc[layer - 2])}
-                                         if 2 <= layer <= L - 1 else {}),
-                                      "final_loss": float(ds.loss.values[-1].mean())})
+        res = {(p.params["depth"], p.params["init"], p.params["width"]): results[p.key] for p in self.points(cfg)
+               if p.key in results}
+        tabs = degeneracy_tables(res, cfg.depths, cfg.inits, cfg.widths)
+        table = tabs["table"]
         ds = xr.Dataset.from_dataframe(__import__("pandas").DataFrame(table)) if table else xr.Dataset()
         summary = {"label": "Nguyen-Pham degeneracy: slope of sd_i = mean_x std_j H_i(x, j) against width",
-                   "sd_slopes": rows, "table": table, "t_max": cfg.t_max, "widths": list(cfg.widths),
-                   "expected": "iid L>=4 layers 2..L-2: slope -1/2; depth 3 and correlated: slope ~ 0",
+                   **tabs, "t_max": cfg.t_max, "widths": list(cfg.widths),
+                   "expected": "iid L>=4 layers 2..L-2: slope -1/2; depth 3 and correlated: slope ~ 0; "
+                               "reduced-model distance ~ n^-1/2; a low loss (vs the two-layer baseline) is no detector",
                    "figures": ["degeneracy.png"], "data": ["degeneracy.nc"]}
         summary.update(divergence_summary({f"L={k[0]},{k[1]},n={k[2]}": v for k, v in res.items()}))
         return summary, {"degeneracy.nc": ds}
 
     def render(self, cfg, results, summary):
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, len(cfg.depths), figsize=(4.2 * len(cfg.depths), 3.6), squeeze=False)
-        for ax, L in zip(axes[0], cfg.depths):
-            for init, ls in zip(cfg.inits, ("-", "--")):
-                for layer in range(1, L):
-                    pts = [(r["width"], r["sd"]) for r in summary["table"]
-                           if r["depth"] == L and r["init"] == init and r["layer"] == layer]
-                    if pts:
-                        w, s = zip(*pts)
-                        ax.loglog(w, s, ls, marker="o", label=f"{init} H_{layer}")
-            ax.set(title=f"L = {L}", xlabel="width n", ylabel="sd_i (absolute)")
-            ax.legend(fontsize=6)
-        fig.suptitle("within-layer spread vs width (i.i.d. L >= 4 middle layers: slope -1/2)")
-        fig.tight_layout()
-        return {"degeneracy": fig}
+        return {"degeneracy": degeneracy_figure(cfg.depths, cfg.inits, summary)}
 
     @staticmethod
     def format_summary(summary: dict) -> str:
         return "\n".join([summary["label"]] + [f"  L={r['depth']} {r['init']:>10} layer {r['layer']}: {fmt(r if r['value'] is not None else None)}"
-                                               for r in summary["sd_slopes"]])
+                                               for r in summary["sd_slopes"]]
+                         + [f"  collapsed-model distance (RMS) L={r['depth']} n={r['width']}: {r['rms']:.4f}"
+                            for r in summary.get("reduced_model_distance", [])])

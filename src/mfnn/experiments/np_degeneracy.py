@@ -40,7 +40,7 @@ from .pieces import check_sweep, divergence_summary, dominant_field
 class Config(ExperimentConfig, NPFields):
     depths: tuple = (3, 4, 5)
     inits: tuple = ("iid", "correlated")
-    widths: tuple = (128, 256, 512, 1024)
+    widths: tuple = (256, 512, 1024, 2048)
     n_probe: int = 128
     n_train: int = 128
     eps: float = 0.2

@@ -141,7 +141,7 @@ def test_iid_depth4_net_approaches_its_collapsed_model_with_width():
     the full and collapsed nets agree within 0.2%."""
     task = TeacherNetwork.random(d=8, units=4)
     emb = IIDEmbedding(bias_mean=0.5, out_mean=0.5, out_width=1.0)
-    widths, rms = (32, 64, 128, 256), []
+    widths, rms = (64, 128, 256), []
     for n in widths:
         prob = MultilayerProblem(multilayer(d=8, depth=4, width=n, biases=(1,)), task, emb)
         sol, r = _collapse_run(prob, MultilayerSGD(eps=0.2, full_batch=True, n_train=128, replicas=2), [0.0, 5.0, 10.0])

@@ -25,7 +25,7 @@ def test_np_configs_validate():
     assert 60 < est["seconds"] < 900  # the default meets the 15-minute target by the cost model
 
 
-@pytest.mark.slow  # quick preset: 6 compilations (depth 4 x 2 inits x 3 widths), ~60 s under load
+@pytest.mark.slow  # quick preset: 12 compilations (depth 4 x 2 inits x 3 widths, 3 baselines, 3 collapsed models)
 def test_np_degeneracy_quick(tmp_path):
     p = run_experiment("np-degeneracy", out=tmp_path / "deg", quick=True, progress=False)
     s = _summary(p)
@@ -36,6 +36,13 @@ def test_np_degeneracy_quick(tmp_path):
     assert mid["ci_high"] < -0.3  # the collapsing middle layer, even at the quick widths 32..128 (measured -0.52)
     cor = next(r for r in rows if r["depth"] == 4 and r["init"] == "correlated" and r["layer"] == 2)
     assert cor["value"] > -0.25  # measured -0.07
+    # the two-layer baseline beside the deep nets (theory diagnostic 4), one row per width
+    base = [r for r in s["loss_table"] if r["init"] == "baseline"]
+    assert [r["width"] for r in base] == [32, 64, 128] and all(r["depth"] == 2 for r in base)
+    assert {(r["depth"], r["init"]) for r in s["loss_table"]} == {(4, "iid"), (4, "correlated"), (2, "baseline")}
+    # the collapsed model of the i.i.d. depth-4 net (diagnostic 5): distance shrinks with width
+    red = [r["rms"] for r in s["reduced_model_distance"]]
+    assert len(red) == 3 and red[0] > red[1] > red[2], red  # measured 0.223, 0.157, 0.115
     assert (p / "degeneracy.png").exists() and (p / "degeneracy.nc").exists()
 
 

@@ -41,11 +41,11 @@ def degeneracy_figure(depths, inits, summary):
     ax.set(title="final test loss (a low loss does not show depth is used)", xlabel="width n", ylabel="loss")
     ax.legend(fontsize=6)
     ax = axes[0][k + 1]
-    for L in sorted({r["depth"] for r in summary["reduced_model_distance"]}):
+    for c, L in enumerate(sorted({r["depth"] for r in summary["reduced_model_distance"]})):
         pts = [(r["width"], r["rms"], r["sup"]) for r in summary["reduced_model_distance"] if r["depth"] == L]
         w, rms, sup = zip(*pts)
-        ax.loglog(w, rms, "o-", label=f"L = {L} RMS")
-        ax.loglog(w, sup, "^--", label=f"L = {L} sup")
+        ax.loglog(w, rms, "o-", color=f"C{c}", label=f"L = {L} RMS")
+        ax.loglog(w, sup, "^--", color=f"C{c}", label=f"L = {L} sup")
     ax.set(title="i.i.d. net vs its collapsed model", xlabel="width n", ylabel="distance")
     ax.legend(fontsize=6)
     fig.suptitle("within-layer spread vs width (i.i.d. L >= 4 middle layers: slope -1/2)")

@@ -13,11 +13,21 @@ first layer, no bias and zero-mean output weights the limit of a deep i.i.d. net
 stationary point; avoided by a first-layer bias of mean ``bias_mean`` != 0 and output weights of
 mean ``out_mean`` != 0 (both validated non-zero).
 
-Measured (seed 0, 2 cores at load ~12): default (576 s): i.i.d. L = 4 layer 2 -0.506 [-0.556, -0.456];
-L = 5 layers 2, 3: -0.523 [-0.550, -0.496], -0.500 [-0.551, -0.449]; all depth-3 and correlated
-slopes within [-0.12, +0.10] with intervals containing 0 or near it; i.i.d. L = 4 layer-2
-increments: row + constant shares 0.999 at n = 1024 (depth 3: residual share 0.35).
---quick (depth 4 only, widths 32-128): i.i.d. layer 2 -0.52 [-0.61, -0.43], correlated -0.07.
+Two more diagnostics (theory §7): the explicit two-layer baseline (same first-layer width, bias,
+task and training; ``loss_table`` rows with init "baseline"), since a collapsed deep net still
+fits; and the distance of every i.i.d. L >= 4 run to its collapsed model
+(``analysis.multilayer_collapse``; ``reduced_model_distance``, RMS over neurons).
+
+Measured (seed 0, defaults, widths 256..2048, 2 shared cores at load 15-21): slopes of sd_2 vs n,
+i.i.d. L = 4 -0.50 [-0.53, -0.46], L = 5 layers 2, 3 -0.51 [-0.54, -0.48], -0.53 [-0.57, -0.49];
+depth 3 (both inits) and correlated L = 4 within [-0.06, +0.03]; correlated L = 5 layer 2 -0.18
+[-0.35, -0.01] (layer 3 +0.25).  Collapsed-model RMS distance 0.079 -> 0.028 (n = 256 -> 2048),
+slope -0.49 [-0.53, -0.45] (L = 4 and 5 alike).  At n = 2048 the i.i.d. increments are
+row + constant (layer 2: 1.00), constant (L = 5 layer 3: 0.999), column + constant (layer L-1:
+1.00).  Final losses at n = 2048: baseline 0.0116, L = 3 i.i.d. 0.0148, L = 4 i.i.d. 0.0238,
+L = 5 i.i.d. 0.0182, correlated 0.017-0.026.  CPU time ~6 min (28 points); wall 1034 s for the
+last 17 points at load 15-21.  --quick (depth 4, widths 32-128): i.i.d. layer 2 -0.52
+[-0.61, -0.43], correlated -0.07; collapsed-model distance 0.223 / 0.157 / 0.115; 263 s at load 10.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def test_iid_depth4_middle_layer_collapses_while_depth3_and_correlated_do_not():
     ``multilayer_collapse``): the distance of the projected full run to it is a finite-width error,
     RMS ~ n^{-1/2} (measured with 2 replicas: 0.162 / 0.111 / 0.076 at n = 64 / 128 / 256, slope
     -0.54 [-0.67, -0.42]); the final losses agree within 2% (1% at n = 256; measured 1.1 / 0.5 / 0.3%).
-    12 compilations, 127 s at load ~17."""
+    12 compilations, 135 s at load ~10."""
     emb = dict(bias_mean=0.5, out_mean=0.5, out_width=1.0)
     slopes, runs = _degeneracy_slopes(4, IIDEmbedding(**emb), reduced=True)
     assert slopes[1]["ci_high"] < -0.3 and slopes[1]["ci_low"] > -0.75, slopes[1]

@@ -30,7 +30,7 @@ def test_np_configs_validate():
     assert 60 < est["seconds"] < 1200
 
 
-@pytest.mark.slow  # quick preset: 12 compilations (depth 4 x 2 inits x 3 widths, 3 baselines, 3 collapsed models)
+@pytest.mark.slow  # quick preset: 12 compilations (depth 4 x 2 inits x 3 widths, 3 baselines, 3 collapsed models): 176 s at load ~10
 def test_np_degeneracy_quick(tmp_path):
     p = run_experiment("np-degeneracy", out=tmp_path / "deg", quick=True, progress=False)
     s = _summary(p)

@@ -214,10 +214,10 @@ def _ids(path: pathlib.Path) -> set:
 
 def test_site_has_the_expected_pages():
     for page in ("index.html", "getting-started.html", "tutorials/pnas.html", "tutorials/colt.html",
-                 "reference/solvers.html", "reference/cli.html", "reference/experiments.html", "results.html"):
+                 "tutorials/nguyen-pham.html", "reference/solvers.html", "reference/cli.html", "reference/experiments.html", "results.html"):
         assert page in PAGES, page
     # executed tutorials put their figures on the page (inline PNGs)
-    for page, n in (("tutorials/pnas.html", 3), ("tutorials/colt.html", 2)):
+    for page, n in (("tutorials/pnas.html", 3), ("tutorials/colt.html", 2), ("tutorials/nguyen-pham.html", 1)):
         assert (SITE / page).read_text().count("<img") >= n, page
 
 

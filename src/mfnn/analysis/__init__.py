@@ -10,11 +10,13 @@ argmin Psi).
   user callable theta -> Psi(theta; rho) (infimum by multi-start gradient descent).
 """
 
-from .multilayer import (degeneracy_observer, degeneracy_run, increment_shares, rank_measures, trajectory_distance,
-                         two_layer_baseline, width_convergence, width_slope, within_layer_spread)
+from .multilayer import (degeneracy_observer, degeneracy_run, degeneracy_tables, increment_shares, rank_measures,
+                         trajectory_distance, two_layer_baseline, width_convergence, width_slope, within_layer_spread)
+from .multilayer_collapse import collapse_observer, collapse_projection, collapsed_problem, reduced_model_distance
 from .particles import particle_certificates
 from .radial import radial_certificates, radial_features, radial_global_min, radial_risk
 
 __all__ = ["particle_certificates", "radial_certificates", "radial_features", "radial_global_min",
            "radial_risk", "degeneracy_observer", "degeneracy_run", "increment_shares", "rank_measures",
-           "trajectory_distance", "two_layer_baseline", "width_convergence", "width_slope", "within_layer_spread"]
+           "trajectory_distance", "two_layer_baseline", "width_convergence", "width_slope", "within_layer_spread",
+           "degeneracy_tables", "collapsed_problem", "collapse_projection", "collapse_observer", "reduced_model_distance"]

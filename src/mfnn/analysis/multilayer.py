@@ -28,7 +28,8 @@ from ..problem.multilayer import MultilayerNetwork
 from .scaling import exponent_summary, loglog_fit
 
 __all__ = ["trajectory_distance", "within_layer_spread", "increment_shares", "rank_measures",
-           "degeneracy_observer", "width_slope", "two_layer_baseline", "width_convergence", "degeneracy_run"]
+           "degeneracy_observer", "width_slope", "two_layer_baseline", "width_convergence", "degeneracy_run",
+           "degeneracy_tables"]
 
 
 def trajectory_distance(params: dict, reference: dict) -> dict:
@@ -158,29 +159,108 @@ def width_convergence(problem, method, widths, ref_width: int, times, key: int =
     return out
 
 
-def degeneracy_run(problem, method, times, key: int = 0, progress: bool = False):
+def _observe_with_collapse(problem, state) -> dict:
+    from .multilayer_collapse import collapse_observer
+
+    return {**degeneracy_observer(problem, state), **collapse_observer(problem, state)}
+
+
+def degeneracy_run(problem, method, times, key: int = 0, progress: bool = False, reduced: bool = False):
     """One run with the degeneracy diagnostics at every save: ``sd`` (time, replica, layer),
     ``loss`` (time, replica), ``increments`` (time, replica, mid_layer, share) and ``rank``
-    (time, replica, layer, measure) (``method`` needs ``keep_init=True``)."""
+    (time, replica, layer, measure) (``method`` needs ``keep_init=True``).  ``reduced=True`` (an
+    i.i.d. network of depth >= 4) also runs its collapsed model
+    (``multilayer_collapse.reduced_model_distance``): ``reduced_sup`` / ``reduced_rms`` (replica),
+    the distance of the projected run to it, and ``reduced_loss`` (time, replica)."""
     import xarray as xr
 
     from ..solvers import SaveAt, solve
 
     check(method.keep_init, "method.keep_init", "the increment diagnostics need keep_init=True")
-    sol = solve(problem, method, SaveAt(times=times, observables=("loss", "sd", "features"), fn=degeneracy_observer),
+    fn = _observe_with_collapse if reduced else degeneracy_observer
+    sol = solve(problem, method, SaveAt(times=times, observables=("loss", "sd", "features"), fn=fn),
                 key=key, progress=progress, throw=False)
-    L = problem.net.depth
+    L, R = problem.net.depth, method.replicas
     feats = [sol.ys.pop(f"features/H{i}", None) for i in range(1, L)]
+    proj = {k[9:]: sol.ys.pop(k) for k in list(sol.ys) if k.startswith("collapse/")}
     if sol.ys:
-        sol.ys["rank"] = np.array([[[rank_measures(F[t, r]) for F in feats] for r in range(method.replicas)]
-                                   for t in range(len(sol.times))]).reshape(len(sol.times), method.replicas, L - 1, 2)
+        sol.ys["rank"] = np.array([[[rank_measures(F[t, r]) for F in feats] for r in range(R)]
+                                   for t in range(len(sol.times))]).reshape(len(sol.times), R, L - 1, 2)
     ds = xr.Dataset(
-        {"sd": (("time", "replica", "layer"), sol.ys["sd"]) if sol.ys else (("time", "replica", "layer"), np.zeros((0, method.replicas, L - 1))),
-         "loss": (("time", "replica"), sol.ys.get("loss", np.zeros((0, method.replicas)))),
+        {"sd": (("time", "replica", "layer"), sol.ys["sd"]) if sol.ys else (("time", "replica", "layer"), np.zeros((0, R, L - 1))),
+         "loss": (("time", "replica"), sol.ys.get("loss", np.zeros((0, R)))),
          "increments": (("time", "replica", "mid_layer", "share"),
-                        sol.ys.get("increments", np.zeros((0, method.replicas, L - 2, 4)))),
-         "rank": (("time", "replica", "layer", "measure"), sol.ys.get("rank", np.zeros((0, method.replicas, L - 1, 2))))},
+                        sol.ys.get("increments", np.zeros((0, R, L - 2, 4)))),
+         "rank": (("time", "replica", "layer", "measure"), sol.ys.get("rank", np.zeros((0, R, L - 1, 2))))},
         coords={"time": sol.times, "layer": np.arange(1, L), "mid_layer": np.arange(2, L),
                 "share": ["constant", "row", "column", "residual"], "measure": ["top_share", "effective_rank"]})
     ds.attrs.update(_status(sol), seconds=float(sol.stats.get("wall_seconds", 0.0)))
+    if reduced and len(sol.times):
+        from .multilayer_collapse import reduced_model_distance
+
+        red = reduced_model_distance(problem, method, times, proj, key=key, progress=progress)
+        ds["reduced_sup"] = ("replica", red["sup"])
+        ds["reduced_rms"] = ("replica", red["rms"])
+        ds["reduced_loss"] = (("rtime", "replica"), red["loss"])
     return ds
+
+
+_SHARES = ("constant", "row", "column", "residual")
+
+
+def degeneracy_tables(results: dict, depths, inits, widths) -> dict:
+    """The np-degeneracy tables from ``degeneracy_run`` datasets keyed ``(depth, init, width)``;
+    the two-layer baseline runs (same first-layer width, task and training) are keyed
+    ``(2, "baseline", width)``.  At the last save:
+
+    * ``sd_slopes``: per (depth, init, layer) the :func:`width_slope` of sd_i over (width, replica);
+    * ``table``: per (depth, init, width, layer) sd, rank measures, increment shares, final loss;
+    * ``loss_table``: per (depth, init, width) the final test loss (mean and std over replicas),
+      baseline rows included (init "baseline", depth 2);
+    * ``reduced_model_distance``: per (depth, width) of the runs with a collapsed model
+      (``degeneracy_run(reduced=True)``), ``rms`` / ``sup`` (mean over replicas), ``full_loss`` and
+      ``reduced_loss``; ``reduced_slopes``: the width slope of ``rms`` per depth.
+
+    Parameters
+    ----------
+    results : dict
+        ``(depth, init, width) -> xarray.Dataset`` (missing or empty runs are skipped).
+    depths, inits, widths : sequence
+        the grid of the deep runs, in the order of the rows.
+    """
+    rows, table, losses, red, red_slopes = [], [], [], [], []
+    ok = {k: v for k, v in results.items() if v.sizes.get("time", 0) > 0}
+    combos = [(L, i) for L in depths for i in inits] + [(2, "baseline")]
+    for L, init in combos:
+        got = [(n, ok[(L, init, n)]) for n in widths if (L, init, n) in ok]
+        for n, ds in got:
+            lv = ds.loss.values[-1]
+            losses.append({"depth": L, "init": init, "width": n, "final_loss": float(lv.mean()),
+                           "final_loss_std": float(lv.std())})
+            if "reduced_rms" in ds:
+                red.append({"depth": L, "width": n, "rms": float(ds.reduced_rms.values.mean()),
+                            "sup": float(ds.reduced_sup.values.mean()), "full_loss": float(lv.mean()),
+                            "reduced_loss": float(ds.reduced_loss.values[-1].mean())})
+        if init == "baseline" or not got:
+            continue
+        ws = [n for n, _ in got]
+        sd = np.stack([ds.sd.values[-1] for _, ds in got])  # (width, replica, layer)
+        for layer in range(1, L):
+            fit = width_slope(ws, sd[:, :, layer - 1])
+            rows.append({"depth": L, "init": init, "layer": layer, **(fit or {"value": None, "ci_low": None, "ci_high": None})})
+        for n, ds in got:
+            inc = ds.increments.values[-1].mean(axis=0)  # (mid_layer, share)
+            rk = ds["rank"].values[-1].mean(axis=0)
+            for layer in range(1, L):
+                table.append({"depth": L, "init": init, "width": n, "layer": layer,
+                              "sd": float(ds.sd.values[-1, :, layer - 1].mean()),
+                              "top_share": float(rk[layer - 1, 0]), "effective_rank": float(rk[layer - 1, 1]),
+                              **({f"increment_{s}": float(v) for s, v in zip(_SHARES, inc[layer - 2])}
+                                 if 2 <= layer <= L - 1 else {}),
+                              "final_loss": float(ds.loss.values[-1].mean())})
+    for L in sorted({r["depth"] for r in red}):
+        pts = [r for r in red if r["depth"] == L]
+        fit = width_slope([r["width"] for r in pts], [r["rms"] for r in pts])
+        red_slopes.append({"depth": L, **(fit or {"value": None, "ci_low": None, "ci_high": None})})
+    return {"sd_slopes": rows, "table": table, "loss_table": losses, "reduced_model_distance": red,
+            "reduced_slopes": red_slopes}

@@ -13,11 +13,21 @@ first layer, no bias and zero-mean output weights the limit of a deep i.i.d. net
 stationary point; avoided by a first-layer bias of mean ``bias_mean`` != 0 and output weights of
 mean ``out_mean`` != 0 (both validated non-zero).
 
-Measured (seed 0, 2 cores at load ~12): default (576 s): i.i.d. L = 4 layer 2 -0.506 [-0.556, -0.456];
-L = 5 layers 2, 3: -0.523 [-0.550, -0.496], -0.500 [-0.551, -0.449]; all depth-3 and correlated
-slopes within [-0.12, +0.10] with intervals containing 0 or near it; i.i.d. L = 4 layer-2
-increments: row + constant shares 0.999 at n = 1024 (depth 3: residual share 0.35).
---quick (depth 4 only, widths 32-128): i.i.d. layer 2 -0.52 [-0.61, -0.43], correlated -0.07.
+Two more diagnostics (theory §7): the explicit two-layer baseline (same first-layer width, bias,
+task and training; ``loss_table`` rows with init "baseline"), since a collapsed deep net still
+fits; and the distance of every i.i.d. L >= 4 run to its collapsed model
+(``analysis.multilayer_collapse``; ``reduced_model_distance``, RMS over neurons).
+
+Measured (seed 0, defaults, widths 256..2048, 2 shared cores at load 15-21): slopes of sd_2 vs n,
+i.i.d. L = 4 -0.50 [-0.53, -0.46], L = 5 layers 2, 3 -0.51 [-0.54, -0.48], -0.53 [-0.57, -0.49];
+depth 3 (both inits) and correlated L = 4 within [-0.06, +0.03]; correlated L = 5 layer 2 -0.18
+[-0.35, -0.01] (layer 3 +0.25).  Collapsed-model RMS distance 0.079 -> 0.028 (n = 256 -> 2048),
+slope -0.49 [-0.53, -0.45] (L = 4 and 5 alike).  At n = 2048 the i.i.d. increments are
+row + constant (layer 2: 1.00), constant (L = 5 layer 3: 0.999), column + constant (layer L-1:
+1.00).  Final losses at n = 2048: baseline 0.0116, L = 3 i.i.d. 0.0148, L = 4 i.i.d. 0.0238,
+L = 5 i.i.d. 0.0182, correlated 0.017-0.026.  CPU time ~6 min (28 points); wall 1034 s for the
+last 17 points at load 15-21.  --quick (depth 4, widths 32-128): i.i.d. layer 2 -0.52
+[-0.61, -0.43], correlated -0.07; collapsed-model distance 0.223 / 0.157 / 0.115; 263 s at load 10.
 """
 
 from __future__ import annotations
@@ -27,10 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from ..analysis.multilayer import degeneracy_run, width_slope
+from ..analysis.multilayer import degeneracy_run, degeneracy_tables
 from ..errors import check
 from ..solvers import MultilayerSGD
 from .base import Experiment, ExperimentConfig, Point, register, unit_field
+from .np_plots import degeneracy_figure
 from .np_pieces import NPFields, compile_cost, fmt, np_problem, problem_params, step_cost
 from .pieces import check_sweep, divergence_summary, dominant_field
 
@@ -39,7 +50,7 @@ from .pieces import check_sweep, divergence_summary, dominant_field
 class Config(ExperimentConfig, NPFields):
     depths: tuple = unit_field((3, 4, 5), "layers")
     inits: tuple = unit_field(("iid", "correlated"), None)
-    widths: tuple = unit_field((128, 256, 512, 1024), "neurons / layer")
+    widths: tuple = unit_field((256, 512, 1024, 2048), "neurons / layer")
     n_probe: int = unit_field(128, "samples")
     n_train: int = unit_field(128, "samples")
     eps: float = unit_field(0.2, "time / step")
@@ -58,6 +69,11 @@ class Config(ExperimentConfig, NPFields):
         check(2 <= self.n_probe <= 4096, "n_probe", f"must be in [2, 4096], got {self.n_probe}")
 
 
+def reduced(depth: int, init: str) -> bool:
+    """Whether a point also runs its collapsed model (i.i.d., depth >= 4: theory diagnostic 5)."""
+    return init == "iid" and depth >= 4
+
+
 @register
 class NpDegeneracy(Experiment):
     name = "np-degeneracy"
@@ -67,11 +83,13 @@ class NpDegeneracy(Experiment):
              "n_probe": 32, "n_times": 2, "replicas": 2}
 
     def grid(self, cfg):
-        return [(L, i, int(n)) for L in cfg.depths for i in cfg.inits for n in cfg.widths]
+        deep = [(L, i, int(n)) for L in cfg.depths for i in cfg.inits for n in cfg.widths]
+        return deep + [(2, "baseline", int(n)) for n in cfg.widths]
 
     def estimate(self, cfg):
         steps = cfg.t_max / cfg.eps
-        sec = sum(steps * step_cost(L, n, cfg.d, cfg.n_train, cfg.replicas) + compile_cost(L) for L, _, n in self.grid(cfg))
+        sec = sum(steps * step_cost(L, n, cfg.d, cfg.n_train, cfg.replicas) + compile_cost(L) * (1 + reduced(L, i))
+                  for L, i, n in self.grid(cfg))
         nmax, Lmax = max(cfg.widths), max(cfg.depths)
         mem = 8.0 * cfg.replicas * 6 * nmax * nmax * max(Lmax - 2, 1)
         return {"bytes": mem, "seconds": sec, "field": dominant_field(cfg, grow=("widths", "depths", "replicas"))}
@@ -85,61 +103,30 @@ class NpDegeneracy(Experiment):
         m = MultilayerSGD(eps=p["eps"], full_batch=True, n_train=p["n_train"], n_probe=p["n_probe"],
                           replicas=p["replicas"], dtype=p["dtype"], keep_init=True)
         times = np.linspace(0.0, p["t_max"], p["n_times"])
-        ds = degeneracy_run(np_problem(p), m, times, key=point.seed, progress=progress)
+        prob = np_problem({**p, "init": "iid" if p["init"] == "baseline" else p["init"]})
+        ds = degeneracy_run(prob, m, times, key=point.seed, progress=progress, reduced=reduced(p["depth"], p["init"]))
         return ds.assign_attrs(depth=p["depth"], init=p["init"], width=p["width"])
 
     def reduce(self, cfg, results):
-        pts, rows, table = self.points(cfg), [], []
-        res = {(p.params["depth"], p.params["init"], p.params["width"]): results[p.key] for p in pts if p.key in results}
-        for L in cfg.depths:
-            for init in cfg.inits:
-                got = [res[(L, init, n)] for n in cfg.widths if (L, init, n) in res and res[(L, init, n)].sizes["time"]]
-                if not got:
-                    continue
-                ws = [int(ds.attrs["width"]) for ds in got]
-                sd = np.stack([ds.sd.values[-1] for ds in got])  # (width, replica, layer)
-                for layer in range(1, L):
-                    fit = width_slope(ws, sd[:, :, layer - 1])
-                    rows.append({"depth": L, "init": init, "layer": layer,
-                                 **(fit or {"value": None, "ci_low": None, "ci_high": None})})
-                for n, ds in zip(ws, got):
-                    inc = ds.increments.values[-1].mean(axis=0)  # (mid_layer, share)
-                    rk = ds["rank"].values[-1].mean(axis=0)
-                    for layer in range(1, L):
-                        table.append({"depth": L, "init": init, "width": n, "layer": layer,
-                                      "sd": float(ds.sd.values[-1, :, layer - 1].mean()),
-                                      "top_share": float(rk[layer - 1, 0]), "effective_rank": float(rk[layer - 1, 1]),
-                                      **({f"increment_{s}": float(v) for s, v in
-                                          zip(("constant", "row", "column", "residual"), inc[layer - 2])}
-                                         if 2 <= layer <= L - 1 else {}),
-                                      "final_loss": float(ds.loss.values[-1].mean())})
+        res = {(p.params["depth"], p.params["init"], p.params["width"]): results[p.key] for p in self.points(cfg)
+               if p.key in results}
+        tabs = degeneracy_tables(res, cfg.depths, cfg.inits, cfg.widths)
+        table = tabs["table"]
         ds = xr.Dataset.from_dataframe(__import__("pandas").DataFrame(table)) if table else xr.Dataset()
         summary = {"label": "Nguyen-Pham degeneracy: slope of sd_i = mean_x std_j H_i(x, j) against width",
-                   "sd_slopes": rows, "table": table, "t_max": cfg.t_max, "widths": list(cfg.widths),
-                   "expected": "iid L>=4 layers 2..L-2: slope -1/2; depth 3 and correlated: slope ~ 0",
+                   **tabs, "t_max": cfg.t_max, "widths": list(cfg.widths),
+                   "expected": "iid L>=4 layers 2..L-2: slope -1/2; depth 3 and correlated: slope ~ 0; "
+                               "reduced-model distance ~ n^-1/2; a low loss (vs the two-layer baseline) is no detector",
                    "figures": ["degeneracy.png"], "data": ["degeneracy.nc"]}
         summary.update(divergence_summary({f"L={k[0]},{k[1]},n={k[2]}": v for k, v in res.items()}))
         return summary, {"degeneracy.nc": ds}
 
     def render(self, cfg, results, summary):
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, len(cfg.depths), figsize=(4.2 * len(cfg.depths), 3.6), squeeze=False)
-        for ax, L in zip(axes[0], cfg.depths):
-            for init, ls in zip(cfg.inits, ("-", "--")):
-                for layer in range(1, L):
-                    pts = [(r["width"], r["sd"]) for r in summary["table"]
-                           if r["depth"] == L and r["init"] == init and r["layer"] == layer]
-                    if pts:
-                        w, s = zip(*pts)
-                        ax.loglog(w, s, ls, marker="o", label=f"{init} H_{layer}")
-            ax.set(title=f"L = {L}", xlabel="width n", ylabel="sd_i (absolute)")
-            ax.legend(fontsize=6)
-        fig.suptitle("within-layer spread vs width (i.i.d. L >= 4 middle layers: slope -1/2)")
-        fig.tight_layout()
-        return {"degeneracy": fig}
+        return {"degeneracy": degeneracy_figure(cfg.depths, cfg.inits, summary)}
 
     @staticmethod
     def format_summary(summary: dict) -> str:
         return "\n".join([summary["label"]] + [f"  L={r['depth']} {r['init']:>10} layer {r['layer']}: {fmt(r if r['value'] is not None else None)}"
-                                               for r in summary["sd_slopes"]])
+                                               for r in summary["sd_slopes"]]
+                         + [f"  collapsed-model distance (RMS) L={r['depth']} n={r['width']}: {r['rms']:.4f}"
+                            for r in summary.get("reduced_model_distance", [])])

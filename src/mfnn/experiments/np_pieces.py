@@ -86,10 +86,11 @@ def np_problem(p: dict) -> MultilayerProblem:
 
 
 def step_cost(depth: int, width: int, d: int, batch: int, replicas: int) -> float:
-    """Seconds per step on 2 loaded cores (~5 GFLOP/s in float64: benchmarks/multilayer_step.py):
+    """Seconds per step on 2 loaded cores (~15 GFLOP/s in float64: measured 19 GFLOP/s for a depth-5,
+    width-2048, 2-replica np-degeneracy point at load ~10; benchmarks/multilayer_step.py):
     forward + backward ~ 6 B n^2 per hidden-to-hidden layer, 6 B n d for the first layer."""
     flops = 6.0 * batch * (width * width * max(depth - 2, 0) + width * (d + 1))
-    return replicas * (flops / 5e9 + 2e-4)
+    return replicas * (flops / 15e9 + 2e-4)
 
 
 def compile_cost(depth: int) -> float:

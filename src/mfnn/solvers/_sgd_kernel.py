@@ -132,7 +132,20 @@ def _load():
 
 
 def kernel_status(problem=None, config=None) -> str | None:
-    """None when the kernel can run this (problem, config), else the reason it cannot."""
+    """Why the kernel cannot run, or None when it can (builds and loads it at the first call).
+
+    Parameters
+    ----------
+    problem : Problem, optional
+        the problem (None: check only the machine: switch, backend, compiler).
+    config : OnlineSGD, optional
+        the method (noisy SGD is not for the kernel).
+
+    Returns
+    -------
+    str or None
+        the reason, or None.
+    """
     if os.environ.get("MFNN_SGD_KERNEL", "1").strip().lower() in ("0", "off", "no", "false"):
         return "turned off by MFNN_SGD_KERNEL"
     if jax.default_backend() != "cpu":
@@ -154,7 +167,20 @@ def kernel_status(problem=None, config=None) -> str | None:
 
 
 def available(problem=None, config=None) -> bool:
-    """Whether the kernel can run this (problem, config); logs the reason once when it cannot."""
+    """Whether the kernel can run this (problem, config); logs the reason once when it cannot.
+
+    Parameters
+    ----------
+    problem : Problem, optional
+        the problem (None: check only the machine).
+    config : OnlineSGD, optional
+        the method.
+
+    Returns
+    -------
+    bool
+        True when ``kernel_status(problem, config)`` is None.
+    """
     why = kernel_status(problem, config)
     if why is not None and why not in _logged:
         _logged.add(why)
@@ -174,9 +200,25 @@ def _pieces(act, dtype):
 def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
     """``advance(theta, k0, n) -> theta`` for one replica through the C++ kernel, or None.
 
-    None when ``available(problem, config)`` is false.  ``draw``: steps per kernel call (their
-    data sampled by one batched JAX call); ``threads``: threads over replicas (vmapped calls;
-    default: the CPU count, at most 2 replicas per thread are not split further).
+    Parameters
+    ----------
+    problem : Problem
+        a ``ProjectionUnit`` problem without constraint.
+    config : OnlineSGD
+        the method (noiseless: ``beta = inf``).
+    key : jax PRNG key
+        the replica's data key (step k draws from ``fold_in(key, k)``, as ``sgd.make_step``).
+    draw : int, optional
+        steps per kernel call, whose data are sampled by one batched JAX call (default ``DRAW``).
+    threads : int, optional
+        threads over the replicas of a vmapped call (default ``$MFNN_SGD_THREADS``, else the
+        CPU count).
+
+    Returns
+    -------
+    callable or None
+        ``advance(theta, k0, n)`` running steps k0 .. k0+n-1, or None where
+        ``available(problem, config)`` is false.
     """
     if not available(problem, config):
         return None

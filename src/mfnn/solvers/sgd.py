@@ -26,6 +26,9 @@ two save times and replicas are ``vmap``ped over keys.  The data of step k is dr
 fold_in(key, k), so results do not depend on how the run is chunked.  Replica r uses
 fold_in(key, r): its initialization from fold_in(., 0), its data and noise from fold_in(., 1).
 Run it as ``mfnn.solve(problem, OnlineSGD(...), SaveAt(method.grid_times(times)))``.
+For projection units and noiseless SGD, ``engine="auto"`` runs the steps in a C++ kernel on CPU
+(``_sgd_kernel.py``), else the exact blocked JAX engine (``_sgd_projection.py``); both agree with
+the generic step to rounding.
 """
 
 from __future__ import annotations

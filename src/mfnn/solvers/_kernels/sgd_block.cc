@@ -55,7 +55,7 @@ enum Kind { PWL = 0, TANH = 1, SIGMOID = 2, ERF = 3 };
 // sigma and sigma' on a vector (or scalar) of pre-activations.  Piecewise linear: the same
 // formula as mfnn.problem.activations.PiecewiseLinear (pieces lo, hi, slope, anchor_v, P + 1).
 template <typename T, typename VT, int KIND>
-inline void act(VT u, VT* v, VT* dv, const T* pw, int np) {
+inline void act(VT u, VT* v, VT* dv, const T* pw, int np, int kind) {
   const VT zero = VT{} * T(0);
   if constexpr (KIND == PWL) {
     const T* lo = pw;
@@ -74,17 +74,17 @@ inline void act(VT u, VT* v, VT* dv, const T* pw, int np) {
     }
     *v = out;
     *dv = der;
-  } else {
+  } else {  // smooth sigma through libm, lane by lane (kind: TANH, SIGMOID or ERF)
     constexpr int n = sizeof(VT) / sizeof(T);
     T a[n], r[n], q[n];
     std::memcpy(a, &u, sizeof(VT));
     for (int l = 0; l < n; ++l) {
       T t = a[l];
-      if constexpr (KIND == TANH) {
+      if (kind == TANH) {
         T th = std::tanh(t);
         r[l] = th;
         q[l] = T(1) - th * th;
-      } else if constexpr (KIND == SIGMOID) {
+      } else if (kind == SIGMOID) {
         T sg = T(1) / (T(1) + std::exp(-t));
         r[l] = sg;
         q[l] = sg * (T(1) - sg);
@@ -123,14 +123,14 @@ struct Replica {
 
 struct Shape {
   int64_t N, d, B;
-  int np;
+  int np, kind;
   bool tr_w, tr_a, tr_b, decay;
 };
 
 // One pass over a tile of NV vectors of neurons starting at i0.  UPDATE: apply step k's update
 // (coefficients coef[m], data Xk) to a, b, wT; NEXT: pre-activations of the next step (data Xn),
 // then sigma, sigma' into val / der and the tile's share of sum_i a_i sigma(u_i) into acc.
-template <typename T, typename VT, int NV, int KIND, bool UPDATE, bool NEXT, bool DECAY, bool TRW, int BS>
+template <typename T, typename VT, int NV, int KIND, bool UPDATE, bool NEXT, bool DECAY, int BS>
 inline void tile(const Shape& sh, const Replica<T>& r, int64_t i0, const T* coef, const T* Xk,
                  const T* Xn, T dl, T* val, T* der, VT* acc, VT* scratch) {
   constexpr int W = sizeof(VT) / sizeof(T);
@@ -159,12 +159,12 @@ inline void tile(const Shape& sh, const Replica<T>& r, int64_t i0, const T* coef
   }
   if constexpr (NEXT)
     for (int m = 0; m < B * NV; ++m) z[m] = zero;
-  if constexpr ((UPDATE && TRW) || NEXT) {
+  if ((UPDATE && sh.tr_w) || NEXT) {
     for (int64_t j = 0; j < d; ++j) {
       T* wrow = r.wT + j * N + i0;
       VT w[NV];
       for (int v = 0; v < NV; ++v) w[v] = load<VT>(wrow + v * W);
-      if constexpr (UPDATE && TRW) {
+      if (UPDATE && sh.tr_w) {
         for (int v = 0; v < NV; ++v) {
           if (DECAY) w[v] = dl * w[v];
         }
@@ -190,7 +190,7 @@ inline void tile(const Shape& sh, const Replica<T>& r, int64_t i0, const T* coef
     if constexpr (NEXT) {
       for (int m = 0; m < B; ++m) {
         VT s, ds;
-        act<T, VT, KIND>(z[m * NV + v] + b_new[v], &s, &ds, r.pw, sh.np);
+        act<T, VT, KIND>(z[m * NV + v] + b_new[v], &s, &ds, r.pw, sh.np, sh.kind);
         store<VT>(val + m * N + i0 + v * W, s);
         store<VT>(der + m * N + i0 + v * W, ds);
         acc[m] = acc[m] + a_new[v] * s;
@@ -201,7 +201,7 @@ inline void tile(const Shape& sh, const Replica<T>& r, int64_t i0, const T* coef
 
 // One pass over all neurons (full tiles of vectors, then a scalar tail); returns the sums
 // sum_i a_i sigma(u_{m,i}) in yacc when NEXT.
-template <typename T, int KIND, bool UPDATE, bool NEXT, bool DECAY, bool TRW, int BS>
+template <typename T, int KIND, bool UPDATE, bool NEXT, bool DECAY, int BS>
 void pass(const Shape& sh, const Replica<T>& r, const T* coef, const T* Xk, const T* Xn, T dl,
           T* val, T* der, T* yacc, std::vector<typename Vec<T>::type>& vs, std::vector<T>& ss) {
   typedef typename Vec<T>::type V;
@@ -218,14 +218,14 @@ void pass(const Shape& sh, const Replica<T>& r, const T* coef, const T* Xk, cons
     sacc[m] = 0;
   }
   for (int64_t i0 = 0; i0 < full; i0 += tileN)
-    tile<T, V, kNV, KIND, UPDATE, NEXT, DECAY, TRW, BS>(sh, r, i0, coef, Xk, Xn, dl, val, der, vacc, vs.data());
+    tile<T, V, kNV, KIND, UPDATE, NEXT, DECAY, BS>(sh, r, i0, coef, Xk, Xn, dl, val, der, vacc, vs.data());
   for (int64_t i0 = full; i0 < sh.N; ++i0)
-    tile<T, T, 1, KIND, UPDATE, NEXT, DECAY, TRW, BS>(sh, r, i0, coef, Xk, Xn, dl, val, der, sacc, ss.data());
+    tile<T, T, 1, KIND, UPDATE, NEXT, DECAY, BS>(sh, r, i0, coef, Xk, Xn, dl, val, der, sacc, ss.data());
   if (NEXT)
     for (int m = 0; m < B; ++m) yacc[m] = hsum<V, T>(vacc[m]) + sacc[m];
 }
 
-template <typename T, int KIND, bool DECAY, bool TRW, int BS>
+template <typename T, int KIND, bool DECAY, int BS>
 void run(const Shape& sh, const Replica<T>& r) {
   typedef typename Vec<T>::type V;
   const int64_t N = sh.N, d = sh.d, B = sh.B;
@@ -235,7 +235,7 @@ void run(const Shape& sh, const Replica<T>& r) {
   const T inv_n = T(1) / T(N);
   (void)inv_n;
   // pre-activations, sigma and sigma' of step 0
-  pass<T, KIND, false, true, false, TRW, BS>(sh, r, nullptr, nullptr, r.X, T(1), val.data(), der.data(),
+  pass<T, KIND, false, true, false, BS>(sh, r, nullptr, nullptr, r.X, T(1), val.data(), der.data(),
                                              yacc.data(), vs, ss);
   for (int64_t k = 0; k < r.n; ++k) {
     const T s = r.S[k];
@@ -246,35 +246,33 @@ void run(const Shape& sh, const Replica<T>& r) {
     }
     const T* Xk = r.X + k * B * d;
     if (k + 1 < r.n)
-      pass<T, KIND, true, true, DECAY, TRW, BS>(sh, r, coef.data(), Xk, Xk + B * d, dl, val.data(), der.data(),
+      pass<T, KIND, true, true, DECAY, BS>(sh, r, coef.data(), Xk, Xk + B * d, dl, val.data(), der.data(),
                                                 yacc.data(), vs, ss);
     else
-      pass<T, KIND, true, false, DECAY, TRW, BS>(sh, r, coef.data(), Xk, nullptr, dl, val.data(), der.data(),
+      pass<T, KIND, true, false, DECAY, BS>(sh, r, coef.data(), Xk, nullptr, dl, val.data(), der.data(),
                                                  yacc.data(), vs, ss);
   }
 }
 
 template <typename T, int KIND>
 void dispatch(const Shape& sh, const Replica<T>& r) {
-#define MFNN_RUN(DEC, TRW)                              \
-  if (sh.B == 1) run<T, KIND, DEC, TRW, 1>(sh, r);     \
-  else run<T, KIND, DEC, TRW, 0>(sh, r);
+#define MFNN_RUN(DEC)                              \
+  if (sh.B == 1) run<T, KIND, DEC, 1>(sh, r);     \
+  else run<T, KIND, DEC, 0>(sh, r);
   if (sh.decay) {
-    if (sh.tr_w) { MFNN_RUN(true, true) } else { MFNN_RUN(true, false) }
+    MFNN_RUN(true)
   } else {
-    if (sh.tr_w) { MFNN_RUN(false, true) } else { MFNN_RUN(false, false) }
+    MFNN_RUN(false)
   }
 #undef MFNN_RUN
 }
 
 template <typename T>
 void run_one(int kind, const Shape& sh, const Replica<T>& r) {
-  switch (kind) {
-    case TANH: dispatch<T, TANH>(sh, r); break;
-    case SIGMOID: dispatch<T, SIGMOID>(sh, r); break;
-    case ERF: dispatch<T, ERF>(sh, r); break;
-    default: dispatch<T, PWL>(sh, r); break;
-  }
+  if (kind == PWL)
+    dispatch<T, PWL>(sh, r);
+  else
+    dispatch<T, TANH>(sh, r);  // every smooth kind (sh.kind picks the function)
 }
 
 template <ffi::DataType DT>
@@ -290,6 +288,7 @@ ffi::Error SgdBlockImpl(ffi::Buffer<DT> wT, ffi::Buffer<DT> a, ffi::Buffer<DT> b
   sh.d = dims[dims.size() - 2];
   sh.N = dims[dims.size() - 1];
   sh.B = batch;
+  sh.kind = int(kind);
   sh.tr_w = tr_w != 0;
   sh.tr_a = tr_a != 0;
   sh.tr_b = tr_b != 0;

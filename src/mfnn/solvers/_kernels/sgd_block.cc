@@ -26,8 +26,9 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-constexpr int kVecBytes = 32;
-constexpr int kNV = 4;  // vectors per tile
+constexpr int kVecBytes = 64;  // 512-bit vectors (AVX-512; GCC splits them elsewhere)
+constexpr int kNV = 4;  // vectors per tile: 32 float64 neurons (measured at N = 800, d = 40: 2.6 us per
+                        // step against 3.0 for 2 x 512-bit and 3.7 for 4 x 256-bit vectors)
 
 template <typename T>
 struct Vec {

@@ -6,8 +6,8 @@ N = 800 neurons, kappa = 0.8, eps = 1e-5.  Reports neuron-updates per second
 
 Peers (float64, one replica, the same update w_i <- w_i + 2 eps (y - yhat) sigma'(<w_i, x>) x,
 PNAS 2018 eq. 6): a Python loop over steps with NumPy over neurons, a naive jitted JAX
-``lax.scan`` loop, and a PyTorch eager loop (skipped with a message where torch is missing; the
-optional ``bench`` extra installs it).  The peers get their data (x, y) pre-sampled in NumPy, up
+``lax.scan`` loop, a numba loop (three nested loops, fastmath) and a PyTorch eager loop (numba and
+torch are optional, each skipped with a message where missing; the ``bench`` extra installs them).  The peers get their data (x, y) pre-sampled in NumPy, up
 front and outside the timing; mfnn samples its own data inside the timed run.  A correctness
 check runs every peer on the same 500 pre-sampled steps and prints the max abs difference of
 the final W from the NumPy loop's, and one checks mfnn's trajectory against the NumPy loop fed
@@ -23,6 +23,11 @@ which compiles the JAX peer).  Each measurement is the best of ``--repeats`` run
 may be shared).
 
     python benchmarks/sgd_throughput.py [--steps S] [--seconds 2] [--repeats 3]
+
+Also printed: which engine "auto" is (the C++ kernel, or the JAX blocked engine and why), the
+flop bound (4 N d flop per step at XLA's measured float64 GEMM rate), the fixed cost of one call
+and its breakdown (init, the exact O(N^2 K) population risk at each of the two saves, the rest),
+and the 16-replica aggregate throughput over one replica's.
 
 Prints ``speedup_vs_numpy_loop: X`` (engine "auto", float64, 1 replica, vs the NumPy loop) and,
 as the last line, ``speedup_vs_best_peer: X`` with X = (fastest peer us/step) / (mfnn "auto"
@@ -50,6 +55,10 @@ try:
     import torch
 except ImportError:  # optional: pip install "mfnn[bench]"
     torch = None
+try:
+    import numba
+except ImportError:  # optional: pip install "mfnn[bench]"
+    numba = None
 
 N, D, DELTA, KAPPA, EPS = 800, 40, 0.8, 0.8, 1e-5
 
@@ -154,6 +163,31 @@ def torch_loop(W0, X, Y):
     return W
 
 
+def _numba_loop_py(W0, X, Y):
+    """Three nested loops (steps, neurons, coordinates), compiled by numba (fastmath), float64."""
+    W = W0.copy()
+    n_neurons, d = W.shape
+    z = np.empty(n_neurons)
+    for k in range(X.shape[0]):
+        tot = 0.0
+        for i in range(n_neurons):
+            acc = 0.0
+            for j in range(d):
+                acc += W[i, j] * X[k, j]
+            z[i] = acc
+            tot += S1 + SLOPE * (min(max(acc, T1), T2) - T1)
+        err = Y[k] - tot / n_neurons
+        for i in range(n_neurons):
+            if T1 < z[i] <= T2:
+                c = 2.0 * EPS * err * SLOPE
+                for j in range(d):
+                    W[i, j] += c * X[k, j]
+    return W
+
+
+numba_loop = numba.njit(fastmath=True)(_numba_loop_py) if numba is not None else None
+
+
 def _peer_runner(name, W0, X, Y):
     """``run(n) -> W`` for the first n pre-sampled steps; data converted outside the timing."""
     if name == "numpy-loop":
@@ -167,6 +201,8 @@ def _peer_runner(name, W0, X, Y):
                 views[n] = (jnp.asarray(X[:n]), jnp.asarray(Y[:n]))
             return jax_scan(Wj, *views[n]).block_until_ready()
         return run
+    if name == "numba-loop":
+        return lambda n: numba_loop(W0, X[:n], Y[:n])
     if name == "torch-eager":
         Wt, Xt = torch.from_numpy(W0), torch.from_numpy(X)
         return lambda n: torch_loop(Wt, Xt[:n], Y[:n])
@@ -240,6 +276,49 @@ def check_mfnn(prob, n_steps=500):
     return float(np.max(np.abs(numpy_loop(W0, X, Y) - Wm)))
 
 
+def gemm_rate(repeats=5):
+    """float64 GEMM rate (flop/s) of XLA on this machine at the engine's shapes, best of repeats:
+    (N x d) @ (d x 4096), the shape of the pre-activations of a block of steps."""
+    a = jnp.ones((N, D), jnp.float64)
+    b = jnp.ones((D, 4096), jnp.float64)
+    f = jax.jit(jnp.matmul)
+    f(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * N * D * 4096 / best
+
+
+def fixed_costs(prob, repeats=3):
+    """Milliseconds of the fixed cost of one mfnn.solve(OnlineSGD) call (engine auto, float64, one
+    replica), best of repeats: the whole call with no steps and saves at t = 0 and t = 0 with the
+    risk; ``init`` (OnlineSGD.init: the initial parameters and keys); one exact population risk
+    (O(N^2 K), compiled alone); the rest (driver, dispatch, transfers)."""
+    method = OnlineSGD(n_neurons=N, eps=EPS)
+    best = lambda f: min(_timed(f) for _ in range(repeats))  # noqa: E731
+    call = lambda: solve(prob, method, SaveAt((0.0, 0.0), ("risk",)), key=0)  # noqa: E731
+    call()
+    total = best(call)
+    with jax.enable_x64(True):
+        init = lambda: jax.block_until_ready(method.init(prob, np.array([0.0, 0.0]), jax.random.PRNGKey(0)))  # noqa: E731
+        init()
+        t_init = best(init)
+        theta = prob.sample_init(jax.random.PRNGKey(0), N, jnp.float64)
+        risk = jax.jit(prob.risk)
+        risk(theta).block_until_ready()
+        t_risk = best(lambda: risk(theta).block_until_ready())
+    return {"total": total * 1e3, "init": t_init * 1e3, "risk_per_save": t_risk * 1e3,
+            "rest": (total - t_init - 2 * t_risk) * 1e3}
+
+
+def _timed(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=None,
@@ -248,6 +327,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (best kept)")
     args = ap.parse_args()
     tv = f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ""
+    tv += f", numba {numba.__version__}" if numba else ""
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}, "
           f"jax {jax.__version__}, numpy {np.__version__}{tv}")
@@ -257,6 +337,10 @@ def main():
           "inside the timed run")
     prob = problem()
     peers = ["numpy-loop", "jax-scan"]
+    if numba is None:
+        print("# numba-loop: skipped (import numba failed; pip install 'mfnn[bench]')")
+    else:
+        peers.append("numba-loop")
     if torch is None:
         print("# torch-eager: skipped (import torch failed; pip install 'mfnn[bench]')")
     else:
@@ -277,9 +361,23 @@ def main():
                                   repeats=args.repeats)
         rows.append((name, "float64", 1, per, steps))
         print(f"#   measured {name} float64 x1: {per * 1e6:.2f} us/step ({steps} steps)", flush=True)
-    for engine in ("auto", "generic"):
-        for dtype in ("float64", "float32"):
-            for replicas in (1, 16):
+    from mfnn.solvers import _sgd_kernel
+
+    why = _sgd_kernel.kernel_status(prob, OnlineSGD(n_neurons=N, eps=EPS))
+    print(f"# engine auto = {'the C++ kernel' if why is None else 'the JAX blocked engine (' + why + ')'}")
+    rate = gemm_rate()
+    bound = 4 * N * D / rate
+    print(f"# flop bound: 4 N d = {4 * N * D / 1e3:.0f} kflop per step at the measured float64 GEMM rate "
+          f"{rate / 1e9:.1f} GFLOP/s: {bound * 1e6:.2f} us/step")
+    fc = fixed_costs(prob)
+    print(f"# fixed cost per call (auto, float64, 1 replica, saves at t = 0 and T with the risk): "
+          f"{fc['total']:.0f} ms = init {fc['init']:.0f} ms + 2 x exact risk {fc['risk_per_save']:.0f} ms "
+          f"+ rest (driver, dispatch, transfers) {fc['rest']:.0f} ms", flush=True)
+    runs = [("auto", "float64", 1), ("auto", "float64", 16), ("auto", "float32", 1), ("auto", "float32", 16),
+            ("blocked", "float64", 1), ("blocked", "float64", 16), ("generic", "float64", 1)]
+    if True:
+        for engine, dtype, replicas in runs:
+            if True:
                 per, steps = measure_sgd(prob, engine, dtype, replicas, steps=args.steps,
                                          seconds=args.seconds, repeats=args.repeats)
                 rows.append((engine, dtype, replicas, per, steps))
@@ -301,6 +399,10 @@ def main():
     print(f"speedup_vs_numpy_loop: {np_per / mf_per:.1f}")
     print(f"# best peer: {best[0]} at {best[3] * 1e6:.2f} us/step; mfnn auto float64 x1 at "
           f"{mf_per * 1e6:.2f} us/step")
+    r16 = next(r[3] for r in rows if r[:3] == ("auto", "float64", 16))
+    print(f"# replicas: 16 float64 replicas at {16 * mf_per / r16:.2f}x the aggregate throughput of one "
+          f"(target >= 1.6); mfnn auto float64 x1 at {mf_per / bound:.2f}x the flop bound (target <= 2); "
+          f"load average at the end {os.getloadavg()[0]:.2f}")
     print(f"speedup_vs_best_peer: {best[3] / mf_per:.2f}")
 
 

@@ -31,6 +31,10 @@ Seeds in one call: ``key`` may be a stack of S keys (``mfnn.solvers.seeds.stack_
 are vmapped as S*R replicas, seed-major (replica s*R + r is replica r of the run with key s, the
 same numbers as that run alone), and ``mfnn.solvers.seeds.split_replicas`` cuts the solution back
 into S solutions.  The driver's NaN check then covers all S runs at once.
+
+For projection units and noiseless SGD, ``engine="auto"`` runs the steps in a C++ kernel on CPU
+(``_sgd_kernel.py``), else the exact blocked JAX engine (``_sgd_projection.py``); both agree with
+the generic step to rounding.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from .fields import choice
 __all__ = ["NOISE_C", "OnlineSGD", "make_advance", "make_step", "seed_batch_size"]
 
 NOISE_C = {"pde": 2.0, "as_printed": math.sqrt(2.0)}
+ENGINES = ("auto", "generic", "blocked", "kernel")
 _MAX_STEPS = 2**62  # step counters are int64
 
 
@@ -77,7 +82,7 @@ class OnlineSGD(Method):
     noise_convention: str = eqx.field(static=True, default="pde", converter=choice("noise_convention", tuple(NOISE_C)))
     replicas: int = eqx.field(static=True, default=1, converter=lambda v: to_int("replicas", v, minimum=1, maximum=2**16))
     dtype: str = eqx.field(static=True, default="float64", converter=choice("dtype", ("float32", "float64")))
-    engine: str = eqx.field(static=True, default="auto", converter=choice("engine", ("auto", "generic", "blocked")))
+    engine: str = eqx.field(static=True, default="auto", converter=choice("engine", ENGINES))
     noisy: bool = eqx.field(static=True, init=False)
     decay: bool = eqx.field(static=True, init=False)
 
@@ -233,9 +238,21 @@ def make_step(problem: Problem, m: OnlineSGD, key):
 def make_advance(problem: Problem, m: OnlineSGD, key):
     """``advance(theta, k0, n)``: run steps k0 .. k0+n-1 for one replica with data key ``key``.
 
-    Uses the exact blocked fast path for projection units when ``engine`` allows it
-    (see ``_sgd_projection.py``), the generic autodiff step otherwise.
+    ``engine``: "kernel" is the C++ kernel (``_sgd_kernel.py``; CPU, projection units, noiseless
+    SGD), "blocked" the exact blocked JAX engine (``_sgd_projection.py``; projection units,
+    noiseless SGD), "generic" the autodiff step; "auto" takes the first of these that applies
+    (the kernel falls back to the blocked engine, logged once, where it cannot be built or run).
+    A forced engine that does not apply raises ``ConfigError("engine", ...)``.
     """
+    if m.engine in ("auto", "kernel"):
+        from . import _sgd_kernel
+
+        adv = _sgd_kernel.make_kernel_advance(problem, m, key)
+        if adv is not None:
+            return adv
+        if m.engine == "kernel":
+            raise ConfigError("engine", f"the C++ kernel does not apply: {_sgd_kernel.kernel_status(problem, m)}; "
+                                        "use 'auto', 'blocked' or 'generic'")
     if m.engine in ("auto", "blocked"):
         from ._sgd_projection import make_blocked_advance
 

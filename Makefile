@@ -16,10 +16,10 @@ demo: $(STAMP)  ## flagship experiment: PNAS 2018 Fig. 1 into results/pnas-isotr
 	$(VENV)/bin/mfnn run pnas-isotropic --out results/pnas-isotropic --overwrite
 
 test: $(STAMP)  ## the test suite a newcomer runs (under 15 min on 2 cores); CI runs it and test-slow
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" --durations=25
 
 test-slow: $(STAMP)  ## slow numerical validations (marked slow), run by CI after make test
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow --durations=25
 
 test-all: test test-slow
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..problem.activations import Erf, PiecewiseLinear, Sigmoid, Tanh
 from ..problem.units import ProjectionUnit
+from ._sgd_projection import draw_step
 
 __all__ = ["available", "kernel_status", "make_kernel_advance"]
 
@@ -239,11 +240,7 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
     d = problem.d
 
     def draw_one(k):
-        """Data and step size of step k, drawn as ``sgd.make_step`` draws them."""
-        kd = jax.random.fold_in(key, k)
-        s = (eps * xi(k * eps)).astype(dtype)
-        x, y = task.sample(kd, B, dtype)
-        return x, y, s
+        return draw_step(task, key, k, eps, xi, B, dtype)
 
     def advance(theta, k0, n):
         N = theta["a"].shape[0]

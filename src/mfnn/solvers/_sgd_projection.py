@@ -48,6 +48,15 @@ DRAW = 64  # steps whose data are sampled in one batched call
 _ROWS = 64  # rank-1 terms per block for batch_size > 1: K = _ROWS // batch_size
 
 
+def draw_step(task, key, k, eps, xi, batch_size, dtype):
+    """Data ``(x, y)`` and step size s_k = eps xi(k eps) of step k, from ``fold_in(key, k)``: the one
+    draw every SGD engine (generic, blocked, C++ kernel) shares, so they run the same data."""
+    kd = jax.random.fold_in(key, k)
+    s = (eps * xi(k * eps)).astype(dtype)
+    x, y = task.sample(kd, batch_size, dtype)
+    return x, y, s
+
+
 def _sizes(batch_size: int, block, sub, draw):
     K = int(block) if block is not None else max(1, min(BLOCK, _ROWS // batch_size))
     sub = int(sub) if sub is not None else SUB
@@ -80,11 +89,7 @@ def make_blocked_advance(problem, config, key, *, block=None, sub=None, draw=Non
     m2 = S2 * B  # sample rows of a sub-block
 
     def draw_one(k):
-        """Data and step size of step k, drawn as ``sgd.make_step`` draws them."""
-        kd = jax.random.fold_in(key, k)
-        s = (eps * xi(k * eps)).astype(dtype)
-        x, y = task.sample(kd, B, dtype)
-        return x, y, s
+        return draw_step(task, key, k, eps, xi, B, dtype)
 
     def sub_block(carry, Zq, Gq, Yq, Sq):
         """S2 sequential steps.  Zq (S2, B, N): pre-activations (times 1/P) without this

@@ -51,6 +51,7 @@ from ..numerics.schedules import Schedule, as_schedule
 from ..numerics.pytree import is_tracer, real, to_int
 from ..problem.problem import Problem
 from ._driver import Method
+from ._sgd_projection import draw_step
 from .fields import choice
 
 __all__ = ["NOISE_C", "OnlineSGD", "make_advance", "make_step", "seed_batch_size"]
@@ -212,14 +213,12 @@ def make_step(problem: Problem, m: OnlineSGD, key):
     value_grad = jax.vmap(jax.vmap(neuron_value_grad, in_axes=(0, None)), in_axes=(None, 0))
 
     def step(k, theta):
-        kd = jax.random.fold_in(key, k)
-        s = (eps * xi(k * eps)).astype(dtype)
-        x, y = task.sample(kd, B, dtype)
+        x, y, s = draw_step(task, key, k, eps, xi, B, dtype)
         vals, grads = value_grad(theta, x)  # (B, N), leaves (B, N, ...)
         err = y - alpha * jnp.mean(vals, axis=1)  # (B,)
         coef = (2.0 / alpha) * s * err / B
         new = dict(theta)
-        kn = jax.random.fold_in(kd, 1) if m.noisy else None
+        kn = jax.random.fold_in(jax.random.fold_in(key, k), 1) if m.noisy else None  # noise: forked from step k's key
         for j, name in enumerate(trained):
             th = theta[name]
             upd = jnp.tensordot(coef, grads[name], axes=(0, 0)).astype(dtype)

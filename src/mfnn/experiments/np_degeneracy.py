@@ -25,8 +25,9 @@ depth 3 (both inits) and correlated L = 4 within [-0.06, +0.03]; correlated L = 
 slope -0.49 [-0.53, -0.45] (L = 4 and 5 alike).  At n = 2048 the i.i.d. increments are
 row + constant (layer 2: 1.00), constant (L = 5 layer 3: 0.999), column + constant (layer L-1:
 1.00).  Final losses at n = 2048: baseline 0.0116, L = 3 i.i.d. 0.0148, L = 4 i.i.d. 0.0238,
-L = 5 i.i.d. 0.0182, correlated 0.017-0.026.  CPU time ~6 min (28 points); wall 1034 s for the
-last 17 points at load 15-21.  --quick (depth 4, widths 32-128): i.i.d. layer 2 -0.52
+L = 5 i.i.d. 0.0182, correlated 0.017-0.026.  Widths 256..2048 ran in 149 s on 2 quiet cores;
+width 4096 joined the default after the time model (``np_pieces``) put it at 343 s quiet (one
+depth-5 i.i.d. width-4096 point: 85 CPU-s measured, 73 predicted).  --quick (depth 4, widths 32-128): i.i.d. layer 2 -0.52
 [-0.61, -0.43], correlated -0.07; collapsed-model distance 0.223 / 0.157 / 0.115; 263 s at load 10.
 """
 
@@ -42,7 +43,7 @@ from ..errors import check
 from ..solvers import MultilayerSGD
 from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .np_plots import degeneracy_figure
-from .np_pieces import NPFields, compile_cost, fmt, np_problem, problem_params, step_cost
+from .np_pieces import NPFields, fmt, np_problem, point_cost, problem_params, step_cost
 from .pieces import check_sweep, divergence_summary, dominant_field
 
 
@@ -50,7 +51,7 @@ from .pieces import check_sweep, divergence_summary, dominant_field
 class Config(ExperimentConfig, NPFields):
     depths: tuple = unit_field((3, 4, 5), "layers")
     inits: tuple = unit_field(("iid", "correlated"), None)
-    widths: tuple = unit_field((256, 512, 1024, 2048), "neurons / layer")
+    widths: tuple = unit_field((256, 512, 1024, 2048, 4096), "neurons / layer")
     n_probe: int = unit_field(128, "samples")
     n_train: int = unit_field(128, "samples")
     eps: float = unit_field(0.2, "time / step")
@@ -88,7 +89,7 @@ class NpDegeneracy(Experiment):
 
     def estimate(self, cfg):
         steps = cfg.t_max / cfg.eps
-        sec = sum(steps * step_cost(L, n, cfg.d, cfg.n_train, cfg.replicas) + compile_cost(L) * (1 + reduced(L, i))
+        sec = sum(steps * step_cost(L, n, cfg.d, cfg.n_train, cfg.replicas) + point_cost(L, n, cfg.replicas, reduced(L, i), cfg.n_times)
                   for L, i, n in self.grid(cfg))
         nmax, Lmax = max(cfg.widths), max(cfg.depths)
         mem = 8.0 * cfg.replicas * 6 * nmax * nmax * max(Lmax - 2, 1)

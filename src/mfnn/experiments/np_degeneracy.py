@@ -18,16 +18,16 @@ task and training; ``loss_table`` rows with init "baseline"), since a collapsed 
 fits; and the distance of every i.i.d. L >= 4 run to its collapsed model
 (``analysis.multilayer_collapse``; ``reduced_model_distance``, RMS over neurons).
 
-Measured (seed 0, defaults, widths 256..2048, 2 shared cores at load 15-21): slopes of sd_2 vs n,
-i.i.d. L = 4 -0.50 [-0.53, -0.46], L = 5 layers 2, 3 -0.51 [-0.54, -0.48], -0.53 [-0.57, -0.49];
-depth 3 (both inits) and correlated L = 4 within [-0.06, +0.03]; correlated L = 5 layer 2 -0.18
-[-0.35, -0.01] (layer 3 +0.25).  Collapsed-model RMS distance 0.079 -> 0.028 (n = 256 -> 2048),
-slope -0.49 [-0.53, -0.45] (L = 4 and 5 alike).  At n = 2048 the i.i.d. increments are
-row + constant (layer 2: 1.00), constant (L = 5 layer 3: 0.999), column + constant (layer L-1:
-1.00).  Final losses at n = 2048: baseline 0.0116, L = 3 i.i.d. 0.0148, L = 4 i.i.d. 0.0238,
-L = 5 i.i.d. 0.0182, correlated 0.017-0.026.  Widths 256..2048 ran in 149 s on 2 quiet cores;
-width 4096 joined the default after the time model (``np_pieces``) put it at 343 s quiet (one
-depth-5 i.i.d. width-4096 point: 85 CPU-s measured, 73 predicted).  --quick (depth 4, widths 32-128): i.i.d. layer 2 -0.52
+Measured (seed 0, defaults, widths 256..4096, 2026-12-03, 2 shared cores at load 6-8, 1324 s wall,
+755 CPU-s; widths 256..2048 took 149 s on 2 quiet cores, the model says 343 s with 4096): slopes of
+sd_i vs n, i.i.d. L = 4 layer 2 -0.505 [-0.528, -0.482], L = 5 layers 2, 3 -0.507 [-0.525, -0.489],
+-0.550 [-0.577, -0.524]; depth 3 (both inits) and correlated L = 4 between -0.03 and +0.02;
+correlated L = 5 layer 2 -0.12 [-0.23, -0.02] (layer 3 +0.15).  Collapsed-model RMS distance
+0.079 -> 0.020 (n = 256 -> 4096), slope -0.49 [-0.51, -0.47] (L = 4 and 5 alike).  At n = 4096
+the i.i.d. increments are row + constant (layer 2: 1.00), constant (L = 5 layer 3: 0.999),
+column + constant (layer L-1: 1.00).  Final losses at n = 4096: baseline 0.0126,
+L = 3 i.i.d. 0.0166, L = 4 i.i.d. 0.0187, L = 5 i.i.d. 0.0186, correlated L = 3, 4 0.017, 0.023,
+L = 5 0.053 +- 0.014 (replicas apart).  --quick (depth 4, widths 32-128): i.i.d. layer 2 -0.52
 [-0.61, -0.43], correlated -0.07; collapsed-model distance 0.223 / 0.157 / 0.115; 263 s at load 10.
 """
 

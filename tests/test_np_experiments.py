@@ -25,9 +25,9 @@ def test_np_configs_validate():
     # The time model (np_pieces) gives seconds on 2 quiet cores: step CPU time at 70 GFLOP per
     # CPU-second (measured 63-75 with time.process_time on this 2-core machine at load 1.4-8, 2026-12-03)
     # spread on 2 cores, plus per-run compile / save / weight-size costs fitted on 8 whole points.
-    # It predicts 155 s for widths 256..2048 (149 s measured quiet) and 343 s with 4096 (the default);
-    # a depth-5 width-4096 point: 85 CPU-s measured, 73 predicted.  900 s (the 15 min on 2
-    # cores) leaves the default room for the model's ~2x error; 4096 joined it below 10 min.
+    # It predicts 155 s for the default widths 256..2048 (149 s measured quiet) and 343 s with 4096
+    # (a depth-5 width-4096 point: 85 CPU-s measured, 73 predicted).  900 s (the 15 min on 2
+    # cores) leaves the default room for the model's ~2x error.
     assert 60 < est["seconds"] < 900
 
 

@@ -18,15 +18,18 @@ task and training; ``loss_table`` rows with init "baseline"), since a collapsed 
 fits; and the distance of every i.i.d. L >= 4 run to its collapsed model
 (``analysis.multilayer_collapse``; ``reduced_model_distance``, RMS over neurons).
 
-Measured (seed 0, defaults, widths 256..2048, 2 shared cores at load 15-21): slopes of sd_2 vs n,
-i.i.d. L = 4 -0.50 [-0.53, -0.46], L = 5 layers 2, 3 -0.51 [-0.54, -0.48], -0.53 [-0.57, -0.49];
-depth 3 (both inits) and correlated L = 4 within [-0.06, +0.03]; correlated L = 5 layer 2 -0.18
-[-0.35, -0.01] (layer 3 +0.25).  Collapsed-model RMS distance 0.079 -> 0.028 (n = 256 -> 2048),
-slope -0.49 [-0.53, -0.45] (L = 4 and 5 alike).  At n = 2048 the i.i.d. increments are
-row + constant (layer 2: 1.00), constant (L = 5 layer 3: 0.999), column + constant (layer L-1:
-1.00).  Final losses at n = 2048: baseline 0.0116, L = 3 i.i.d. 0.0148, L = 4 i.i.d. 0.0238,
-L = 5 i.i.d. 0.0182, correlated 0.017-0.026.  CPU time ~6 min (28 points); wall 1034 s for the
-last 17 points at load 15-21.  --quick (depth 4, widths 32-128): i.i.d. layer 2 -0.52
+Default widths 256..2048: 149 s on 2 quiet cores (seed 0, 2026-12-03).  Width 4096 stays out of
+the default: with it the model says 343 s quiet, but the one run (``--set widths=256,512,1024,2048,4096``,
+2 shared cores at load 6-8) used 755 CPU-s, i.e. ~6-9 min quiet, too close to the 10-minute budget
+without a quiet measurement.  That run measured: slopes of
+sd_i vs n, i.i.d. L = 4 layer 2 -0.505 [-0.528, -0.482], L = 5 layers 2, 3 -0.507 [-0.525, -0.489],
+-0.550 [-0.577, -0.524]; depth 3 (both inits) and correlated L = 4 between -0.03 and +0.02;
+correlated L = 5 layer 2 -0.12 [-0.23, -0.02] (layer 3 +0.15).  Collapsed-model RMS distance
+0.079 -> 0.020 (n = 256 -> 4096), slope -0.49 [-0.51, -0.47] (L = 4 and 5 alike).  At n = 4096
+the i.i.d. increments are row + constant (layer 2: 1.00), constant (L = 5 layer 3: 0.999),
+column + constant (layer L-1: 1.00).  Final losses at n = 4096: baseline 0.0126,
+L = 3 i.i.d. 0.0166, L = 4 i.i.d. 0.0187, L = 5 i.i.d. 0.0186, correlated L = 3, 4 0.017, 0.023,
+L = 5 0.053 +- 0.014 (replicas apart).  --quick (depth 4, widths 32-128): i.i.d. layer 2 -0.52
 [-0.61, -0.43], correlated -0.07; collapsed-model distance 0.223 / 0.157 / 0.115; 263 s at load 10.
 """
 
@@ -42,7 +45,7 @@ from ..errors import check
 from ..solvers import MultilayerSGD
 from .base import Experiment, ExperimentConfig, Point, register, unit_field
 from .np_plots import degeneracy_figure
-from .np_pieces import NPFields, compile_cost, fmt, np_problem, problem_params, step_cost
+from .np_pieces import NPFields, fmt, np_problem, point_cost, problem_params, step_cost
 from .pieces import check_sweep, divergence_summary, dominant_field
 
 
@@ -88,7 +91,7 @@ class NpDegeneracy(Experiment):
 
     def estimate(self, cfg):
         steps = cfg.t_max / cfg.eps
-        sec = sum(steps * step_cost(L, n, cfg.d, cfg.n_train, cfg.replicas) + compile_cost(L) * (1 + reduced(L, i))
+        sec = sum(steps * step_cost(L, n, cfg.d, cfg.n_train, cfg.replicas) + point_cost(L, n, cfg.replicas, reduced(L, i), cfg.n_times)
                   for L, i, n in self.grid(cfg))
         nmax, Lmax = max(cfg.widths), max(cfg.depths)
         mem = 8.0 * cfg.replicas * 6 * nmax * nmax * max(Lmax - 2, 1)

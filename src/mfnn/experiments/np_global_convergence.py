@@ -10,7 +10,8 @@ takes eps -> 0, n -> inf, then t -> inf; at finite (eps, n, t) the table reports
 gap final_loss - noise_floor.
 
 Measured (seed 0, 2 cores at load ~12): default (82 s): L = 2 final 0.0937, L = 3 final 0.0956,
-floor 0.09 (test-loss standard error 0.002); --quick (20 s): 0.109 and 0.118.
+floor 0.09 (test-loss standard error 0.002); --quick (20 s): 0.109 and 0.118.  CPU time of the
+default's points (2026-12-03, load ~7): 11.5 s (estimate 11.7 s on 2 quiet cores; mostly compiles).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import xarray as xr
 from ..errors import check
 from ..solvers import MultilayerSGD, SaveAt, solve
 from .base import Experiment, ExperimentConfig, Point, register, unit_field
-from .np_pieces import NPFields, compile_cost, np_problem, problem_params, step_cost
+from .np_pieces import NPFields, np_problem, point_cost, problem_params, step_cost
 from .pieces import divergence_summary, dominant_field
 
 
@@ -58,7 +59,7 @@ class NpGlobalConvergence(Experiment):
 
     def estimate(self, cfg):
         steps = cfg.t_max / cfg.eps
-        sec = sum(steps * step_cost(L, cfg.width, cfg.d, cfg.batch_size, cfg.replicas) + compile_cost(L)
+        sec = sum(steps * step_cost(L, cfg.width, cfg.d, cfg.batch_size, cfg.replicas) + point_cost(L, cfg.width, cfg.replicas, saves=cfg.n_times)
                   for L in cfg.depths)
         mem = 8.0 * cfg.replicas * (4 * cfg.width ** 2 + cfg.n_test * cfg.d) * 4
         return {"bytes": mem, "seconds": sec, "field": dominant_field(cfg, grow=("width", "replicas", "n_test"), shrink=("eps",))}

@@ -22,7 +22,7 @@ from ..problem import (CorrelatedEmbedding, IIDEmbedding, MultilayerProblem, Tea
 from .pieces import check_range
 from .base import unit_field
 
-__all__ = ["NPFields", "np_problem", "problem_params", "step_cost"]
+__all__ = ["NPFields", "np_problem", "problem_params", "step_cost", "point_cost"]
 
 
 @dataclass(frozen=True)
@@ -85,16 +85,44 @@ def np_problem(p: dict) -> MultilayerProblem:
     return MultilayerProblem(net, task, emb)
 
 
+# The time model (seconds on 2 quiet cores).  Calibrated 2026-12-03 on this project's 2-core
+# machine, shared (load average 1.4-8 while measuring), from CPU time (time.process_time) around
+# warm compiled calls, which the load inflates far less than wall time:
+# * a full-batch step of MultilayerSGD (float64, 2 replicas, batch 128, d = 10) ran at 63-75
+#   GFLOP per CPU-second from (L, n) = (3, 256) to (5, 4096), with no visible per-step overhead;
+#   on 2 quiet cores XLA's GEMMs use both (wall = CPU / 2 measured at load ~1.4, n = 512-1024);
+# * a whole np-degeneracy point outside its steps (init, compile, observers, increments) cost
+#   2.5-2.9 CPU-s at depth 3 and 4.5-6 at depth 5, +1.2 for a collapsed model, +~1.2e-7 s per
+#   hidden-to-hidden weight entry and replica (n = 256-2048), mostly on one core; the online-SGD
+#   points of np-global-convergence (21 saves) 5-6 CPU-s each: hence 0.2 s per save.
+# Checked: np-degeneracy widths 256..2048 155 s predicted, 149 s measured on 2 quiet cores; the
+# CPU time of all points (load 6-7) of np-width-convergence 36 s (predicted 36 s), --quick 15 s
+# (21 s), np-global-convergence 11.5 s (11.7 s); a depth-5 width-4096 point 85 CPU-s (73 s).
+CPU_FLOPS = 70e9   # float64 FLOP per CPU-second of a multilayer step
+CORES = 2
+
+
 def step_cost(depth: int, width: int, d: int, batch: int, replicas: int) -> float:
-    """Seconds per step on 2 loaded cores (~15 GFLOP/s in float64: measured 19 GFLOP/s for a depth-5,
-    width-2048, 2-replica np-degeneracy point at load ~10; benchmarks/multilayer_step.py):
-    forward + backward ~ 6 B n^2 per hidden-to-hidden layer, 6 B n d for the first layer."""
+    """Seconds per step on 2 quiet cores: forward + backward ~ 6 B n^2 FLOP per hidden-to-hidden
+    layer and 6 B n (d + 1) for the first layer, at ``CPU_FLOPS`` per CPU-second spread over
+    ``CORES`` cores, plus 0.1 ms per replica (see the calibration note above)."""
     flops = 6.0 * batch * (width * width * max(depth - 2, 0) + width * (d + 1))
-    return replicas * (flops / 15e9 + 2e-4)
+    return replicas * (flops / CPU_FLOPS + 1e-4) / CORES
+
+
+def point_cost(depth: int, width: int, replicas: int, collapsed: bool = False, saves: int = 3) -> float:
+    """Seconds of one run outside its steps: ``compile_cost(depth)`` (+ ``compile_cost(2)`` for a
+    collapsed model), 0.2 s per save (the driver compiles one scan per distinct block of save
+    intervals and evaluates the observers) and ~1.2e-7 s per hidden-to-hidden weight entry and
+    replica (initialization, the initial weights kept, the increment and rank diagnostics)."""
+    return (compile_cost(depth) + (compile_cost(2) if collapsed else 0.0) + 0.2 * saves
+            + 1.2e-7 * replicas * max(depth - 2, 1) * width ** 2)
 
 
 def compile_cost(depth: int) -> float:
-    return 8.0 + 3.0 * depth
+    """Seconds to trace and compile one depth-``depth`` run (with 3 saves: 2.5-2.9 CPU-s measured
+    at depth 3, 4.5-5.8 at depth 5)."""
+    return 1.0 * (depth - 1)
 
 
 def fmt(fit) -> str:

@@ -168,7 +168,8 @@ def collect(run_dirs) -> list[dict]:
             rows.append({"experiment": name, "claim": claim, "paper": paper, "measured": measured,
                          "size": "--quick" if quick else "default", "result": s.get("result", ""),
                          "command": f"mfnn run {name}" + (" --quick" if quick else ""),
-                         "wall_seconds": s.get("wall_seconds"), "figures": figures})
+                         "wall_seconds": s.get("wall_seconds"),
+                         "load_average": (s.get("machine") or {}).get("load_average"), "figures": figures})
     return rows
 
 

@@ -17,13 +17,14 @@ def results_markdown() -> str:
         out.append('!!! warning "Sizes"\n    Rows marked `--quick` come from the experiments\' small presets '
                    '(`mfnn run NAME --quick`), not from the default (paper-like) sizes: their numbers show '
                    'the pipeline and the trend, with wider confidence intervals than a full run.\n')
-    out.append("| claim | paper | measured | size | command | wall time (shared 2-core machine) |")
-    out.append("|---|---|---|---|---|---|")
+    out.append("| claim | paper | measured | size | command | wall time (2 CPU cores) | load (1/5/15 min, at the end) |")
+    out.append("|---|---|---|---|---|---|---|")
     for r in rows:
         wall = f"{r['wall_seconds']:.0f} s" if r.get("wall_seconds") is not None else "—"
         result = "" if r.get("result") in ("successful", "") else f" ({r['result']})"
+        load = " / ".join(f"{x:.1f}" for x in r["load_average"]) if r.get("load_average") else "not recorded"
         out.append(f"| {r['claim']} | {r['paper']} | {r['measured']}{result} | `{r['size']}` | "
-                   f"`{r['command']}` | {wall} |")
+                   f"`{r['command']}` | {wall} | {load} |")
     out.append("")
     seen = set()
     for r in rows:

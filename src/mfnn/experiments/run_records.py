@@ -4,6 +4,7 @@ interruption (docs/architecture.md, section 5).  Nothing numerical lives here.""
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -56,9 +57,19 @@ def _interrupt_line(info: dict, run) -> str:
     return f"interrupted by {info['signal']} {where}{kept}"
 
 
+def _machine() -> dict:
+    """CPU count and load averages (1, 5, 15 min) at the end of a run: a wall time means little
+    without the load it was measured under (the docs' Results page prints both)."""
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # not every platform has a load average
+        load = None
+    return {"cpus": os.cpu_count(), "load_average": load}
+
+
 def _write_summary(run: RunDir, exp, name, quick, cfg, start, summary: dict) -> dict:
     full = {"experiment": name, "quick": quick, "seed": cfg.seed,
-            "wall_seconds": round(time.time() - start, 2), **summary}
+            "wall_seconds": round(time.time() - start, 2), "machine": _machine(), **summary}
     try:
         run.write_json("summary.json", full)
     except (TypeError, ValueError) as e:  # a summary that cannot be serialized: keep the run's status

@@ -36,12 +36,14 @@ from ..problem.activations import Erf, PiecewiseLinear, Sigmoid, Tanh
 from ..problem.units import ProjectionUnit
 from ._sgd_projection import draw_step
 
-__all__ = ["available", "kernel_status", "make_kernel_advance"]
+__all__ = ["available", "kernel_status", "make_kernel_advance", "pair_series"]
 
 SOURCE = Path(__file__).with_name("_kernels") / "sgd_block.cc"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-w")
 TARGETS = {"float64": "mfnn_sgd_block_f64", "float32": "mfnn_sgd_block_f32"}
 SYMBOLS = {"float64": "MfnnSgdBlockF64", "float32": "MfnnSgdBlockF32"}
+PAIR_TARGETS = {"float64": "mfnn_pair_sum_f64", "float32": "mfnn_pair_sum_f32"}
+PAIR_SYMBOLS = {"float64": "MfnnPairSumF64", "float32": "MfnnPairSumF32"}
 KINDS = {PiecewiseLinear: 0, Tanh: 1, Sigmoid: 2, Erf: 3}
 # steps per kernel call (their data are sampled in one batched JAX call), and per call for the
 # rest of a save interval; measured (N = 800, d = 40, float64, load ~10, CPU time per step):
@@ -130,6 +132,8 @@ def _load():
         lib = ctypes.cdll.LoadLibrary(str(build()))
         for dtype, target in TARGETS.items():
             jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, SYMBOLS[dtype])), platform="cpu")
+        for dtype, target in PAIR_TARGETS.items():
+            jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, PAIR_SYMBOLS[dtype])), platform="cpu")
         _state["lib"] = lib
     except Exception as e:  # no compiler, a failed compile or load: fall back, never error
         _state["error"] = f"{type(e).__name__}: {e}"
@@ -272,3 +276,40 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
         return out
 
     return advance
+
+
+def _threads(threads=None) -> int:
+    if threads is not None:
+        return max(1, int(threads))
+    return max(1, int(os.environ.get("MFNN_SGD_THREADS", os.cpu_count() or 1)))
+
+
+def pair_series(A, C, *, threads=None):
+    """sum_{i != j} sum_k A_ki A_kj C_ij^k through the C++ kernel, or None where it cannot run.
+
+    The off-diagonal Mehler pair sum of the exact population risk (PNAS 2018 eqs. 3-4 with
+    Mehler's formula; see ``mfnn.problem.population.mehler_pair_sum``): each pair's polynomial by
+    Horner, the upper triangle only, in one pass over C (no (N, N, K) intermediate); rows split
+    across threads in fixed groups, so the result does not depend on the thread count.  Vmapped
+    calls (replicas) run in one kernel call.
+
+    Parameters
+    ----------
+    A : array (K, N)
+        the weighted Hermite coefficients A_ki = a_i chat_k(S_i, b_i), float32 or float64.
+    C : array (N, N)
+        the correlations C_ij (its diagonal is not read), the dtype of A.
+    threads : int, optional
+        threads (default ``$MFNN_SGD_THREADS``, else the CPU count).
+
+    Returns
+    -------
+    array () or None
+        the sum, or None where the kernel is unavailable (switched off, a non-CPU backend, no
+        compiler, a dtype other than float32 / float64).
+    """
+    dtype = jnp.result_type(A, C)
+    if dtype.name not in PAIR_TARGETS or kernel_status() is not None:
+        return None
+    call = jax.ffi.ffi_call(PAIR_TARGETS[dtype.name], jax.ShapeDtypeStruct((), dtype), vmap_method="broadcast_all")
+    return call(jnp.asarray(A, dtype), jnp.asarray(C, dtype), threads=np.int64(_threads(threads)))

@@ -343,6 +343,100 @@ ffi::Error SgdBlockImpl(ffi::Buffer<DT> wT, ffi::Buffer<DT> a, ffi::Buffer<DT> b
   return ffi::Error::Success();
 }
 
+// ---------------------------------------------------------------------------------------------
+// The Mehler pair sum of the exact population risk (mfnn/problem/population.py):
+//   P = sum_{i != j} sum_{k < K} A_ki A_kj C_ij^k = 2 sum_{i < j} p_ij(C_ij),
+// each polynomial p_ij by Horner from k = K - 1 down, vectorized over j, the strict upper
+// triangle only, no (N, N, K) intermediate.  Rows are dealt to kGroups fixed interleaved groups
+// (i % kGroups: balanced over the triangle) whose partial sums are added in a fixed order, so the
+// result does not depend on the number of threads.  Leading dimensions are replicas.
+
+constexpr int kGroups = 16;
+
+template <typename T>
+T pair_rows(const T* A, const T* C, int64_t K, int64_t N, int64_t g) {
+  typedef typename Vec<T>::type V;
+  constexpr int W = Vec<T>::lanes;
+  constexpr int U = 4;  // independent Horner chains per row (hide the FMA latency)
+  const V zero = V{} * T(0);
+  V vt = zero;
+  T st = 0;
+  for (int64_t i = g; i < N; i += kGroups) {
+    const T* crow = C + i * N;
+    int64_t j = i + 1;
+    for (; j + U * W <= N; j += U * W) {
+      V c[U], acc[U];
+      const T a_last = A[(K - 1) * N + i];
+      for (int u = 0; u < U; ++u) {
+        c[u] = load<V>(crow + j + u * W);
+        acc[u] = a_last * load<V>(A + (K - 1) * N + j + u * W);
+      }
+      for (int64_t k = K - 2; k >= 0; --k) {
+        const T* row = A + k * N + j;
+        const T aik = A[k * N + i];
+        for (int u = 0; u < U; ++u) acc[u] = acc[u] * c[u] + aik * load<V>(row + u * W);
+      }
+      for (int u = 0; u < U; ++u) vt = vt + acc[u];
+    }
+    for (; j + W <= N; j += W) {
+      const V c = load<V>(crow + j);
+      V acc = A[(K - 1) * N + i] * load<V>(A + (K - 1) * N + j);
+      for (int64_t k = K - 2; k >= 0; --k) acc = acc * c + A[k * N + i] * load<V>(A + k * N + j);
+      vt = vt + acc;
+    }
+    for (; j < N; ++j) {
+      const T c = crow[j];
+      T acc = A[(K - 1) * N + i] * A[(K - 1) * N + j];
+      for (int64_t k = K - 2; k >= 0; --k) acc = acc * c + A[k * N + i] * A[k * N + j];
+      st += acc;
+    }
+  }
+  return hsum<V, T>(vt) + st;
+}
+
+template <ffi::DataType DT>
+ffi::Error PairSumImpl(ffi::Buffer<DT> A, ffi::Buffer<DT> C, ffi::ResultBuffer<DT> out, int64_t threads) {
+  typedef ffi::NativeType<DT> T;
+  auto ad = A.dimensions();
+  auto cd = C.dimensions();
+  if (ad.size() < 2 || cd.size() < 2) return ffi::Error::InvalidArgument("pair sum: A (K, N), C (N, N)");
+  const int64_t K = ad[ad.size() - 2], N = ad[ad.size() - 1];
+  if (cd[cd.size() - 1] != N || cd[cd.size() - 2] != N)
+    return ffi::Error::InvalidArgument("pair sum: C must be (N, N) with A (K, N)");
+  const int64_t R = int64_t(out->element_count());
+  T* o = out->typed_data();
+  if (R == 0) return ffi::Error::Success();
+  if (K * N == 0 || N < 2) {
+    for (int64_t r = 0; r < R; ++r) o[r] = 0;
+    return ffi::Error::Success();
+  }
+  if (int64_t(A.element_count()) != R * K * N || int64_t(C.element_count()) != R * N * N)
+    return ffi::Error::InvalidArgument("pair sum: inconsistent buffer sizes");
+  const int64_t items = R * kGroups;
+  std::vector<T> part(items);
+  auto work = [&](int64_t t, int64_t nt) {
+    for (int64_t it = t; it < items; it += nt) {
+      const int64_t r = it / kGroups, g = it % kGroups;
+      part[it] = pair_rows<T>(A.typed_data() + r * K * N, C.typed_data() + r * N * N, K, N, g);
+    }
+  };
+  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(threads, items));
+  if (nt == 1) {
+    work(0, 1);
+  } else {
+    std::vector<std::thread> pool;
+    for (int64_t t = 1; t < nt; ++t) pool.emplace_back(work, t, nt);
+    work(0, nt);
+    for (auto& th : pool) th.join();
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    T s = 0;
+    for (int64_t g = 0; g < kGroups; ++g) s += part[r * kGroups + g];
+    o[r] = T(2) * s;
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 #define MFNN_BIND(DT)                         \
@@ -369,3 +463,13 @@ ffi::Error SgdBlockImpl(ffi::Buffer<DT> wT, ffi::Buffer<DT> a, ffi::Buffer<DT> b
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MfnnSgdBlockF64, SgdBlockImpl<ffi::F64>, MFNN_BIND(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MfnnSgdBlockF32, SgdBlockImpl<ffi::F32>, MFNN_BIND(ffi::F32));
+
+#define MFNN_BIND_PAIR(DT)                    \
+  ffi::Ffi::Bind()                            \
+      .Arg<ffi::Buffer<DT>>()                 \
+      .Arg<ffi::Buffer<DT>>()                 \
+      .Ret<ffi::Buffer<DT>>()                 \
+      .Attr<int64_t>("threads")
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MfnnPairSumF64, PairSumImpl<ffi::F64>, MFNN_BIND_PAIR(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MfnnPairSumF32, PairSumImpl<ffi::F32>, MFNN_BIND_PAIR(ffi::F32));

@@ -113,11 +113,28 @@ def pair_series_jax(A, C):
 
 
 def pair_series(A, C):
-    """sum_{i != j} sum_k A_ki A_kj C_ij^k: the C++ kernel where it runs (CPU), else JAX."""
-    from ..solvers._sgd_kernel import pair_series as kernel  # lazy: solvers import problem
+    """sum_{i != j} sum_k A_ki A_kj C_ij^k: the C++ kernel where it runs (CPU), else JAX.
 
-    out = kernel(A, C)
-    return pair_series_jax(A, C) if out is None else out
+    Derivatives (``psi_grad`` checks, gradient flows on R_N) come from the JAX form's JVP, so
+    the kernel's value is differentiable in A and C."""
+    from ..solvers._sgd_kernel import pair_runs  # lazy: solvers import problem
+
+    if not pair_runs(jnp.result_type(A, C)):
+        return pair_series_jax(A, C)
+    return _pair_series_kernel(A, C)
+
+
+@jax.custom_jvp
+def _pair_series_kernel(A, C):
+    from ..solvers._sgd_kernel import pair_series as kernel
+
+    return kernel(A, C)
+
+
+@_pair_series_kernel.defjvp
+def _pair_series_kernel_jvp(primals, tangents):
+    _, tangent = jax.jvp(pair_series_jax, primals, tangents)
+    return _pair_series_kernel(*primals), tangent
 
 
 def mehler_pair_sum(act, a, s, b, cos, n_terms: int):

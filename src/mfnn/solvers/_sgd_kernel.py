@@ -36,7 +36,7 @@ from ..problem.activations import Erf, PiecewiseLinear, Sigmoid, Tanh
 from ..problem.units import ProjectionUnit
 from ._sgd_projection import draw_step
 
-__all__ = ["available", "kernel_status", "make_kernel_advance", "pair_series"]
+__all__ = ["available", "kernel_status", "make_kernel_advance", "pair_runs", "pair_series"]
 
 SOURCE = Path(__file__).with_name("_kernels") / "sgd_block.cc"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-w")
@@ -284,6 +284,23 @@ def _threads(threads=None) -> int:
     return max(1, int(os.environ.get("MFNN_SGD_THREADS", os.cpu_count() or 1)))
 
 
+def pair_runs(dtype) -> bool:
+    """Whether ``pair_series`` runs the kernel for arrays of this dtype (float32 / float64 on
+    the CPU backend with the kernel built; see ``kernel_status``).
+
+    Parameters
+    ----------
+    dtype : dtype
+        the dtype of A and C.
+
+    Returns
+    -------
+    bool
+        True where the kernel runs.
+    """
+    return jnp.dtype(dtype).name in PAIR_TARGETS and kernel_status() is None
+
+
 def pair_series(A, C, *, threads=None):
     """sum_{i != j} sum_k A_ki A_kj C_ij^k through the C++ kernel, or None where it cannot run.
 
@@ -309,7 +326,7 @@ def pair_series(A, C, *, threads=None):
         compiler, a dtype other than float32 / float64).
     """
     dtype = jnp.result_type(A, C)
-    if dtype.name not in PAIR_TARGETS or kernel_status() is not None:
+    if not pair_runs(dtype):
         return None
     call = jax.ffi.ffi_call(PAIR_TARGETS[dtype.name], jax.ShapeDtypeStruct((), dtype), vmap_method="broadcast_all")
     return call(jnp.asarray(A, dtype), jnp.asarray(C, dtype), threads=np.int64(_threads(threads)))

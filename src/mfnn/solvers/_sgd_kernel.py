@@ -51,6 +51,10 @@ KINDS = {PiecewiseLinear: 0, Tanh: 1, Sigmoid: 2, Erf: 3}
 # pipeline gained nothing measurable and was dropped)
 DRAW = 1024
 DRAW_TAIL = 64
+PIPELINE = True
+# steps per pass over W (two-level blocking in the kernel: batch 1, no weight decay, w trained;
+# 1 = one pass per step, the path for every other case)
+FUSE = 2
 
 _log = logging.getLogger("mfnn")
 _state: dict = {}  # "lib": loaded library, or "error": why not (set once per process)
@@ -206,7 +210,7 @@ def _pieces(act, dtype):
     return jnp.zeros((4,), dtype)
 
 
-def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
+def make_kernel_advance(problem, config, key, *, draw=None, threads=None, fuse=None):
     """``advance(theta, k0, n) -> theta`` for one replica through the C++ kernel, or None.
 
     Parameters
@@ -222,6 +226,9 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
     threads : int, optional
         threads over the replicas of a vmapped call (default ``$MFNN_SGD_THREADS``, else the
         CPU count).
+    fuse : int, optional
+        steps per pass over W: 2 (two-level blocking, where batch 1, no weight decay and w
+        trained) or 1 (default ``FUSE``).
 
     Returns
     -------
@@ -240,7 +247,8 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
     nthreads = int(threads) if threads is not None else int(os.environ.get("MFNN_SGD_THREADS", os.cpu_count() or 1))
     attrs = dict(kind=np.int64(KINDS[type(unit.activation)]), batch=np.int64(B),
                  tr_w=np.int64("w" in trained), tr_a=np.int64("a" in trained), tr_b=np.int64("b" in trained),
-                 decay=np.int64(bool(config.decay)), threads=np.int64(max(1, nthreads)))
+                 decay=np.int64(bool(config.decay)), threads=np.int64(max(1, nthreads)),
+                 fuse=np.int64(FUSE if fuse is None else fuse))
     d = problem.d
 
     def draw_one(k):
@@ -255,14 +263,30 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
         params = jnp.stack([jnp.asarray(problem.alpha, dtype), jnp.asarray(config.lam, dtype)])
         pieces = _pieces(unit.activation, dtype)
 
+        def data(start, i, size):
+            ks = k0 + start + i * size + jnp.arange(size, dtype=jnp.asarray(k0).dtype)
+            X, Y, S = jax.vmap(draw_one)(ks)  # (size, B, d), (size, B), (size,)
+            return X.reshape(size * B, d), Y.reshape(size * B), S
+
         def blocks(th, start, count, size):
-            """``count`` kernel calls of ``size`` steps from step k0 + start (the last one partial)."""
-            def body(i, th):
-                ks = k0 + start + i * size + jnp.arange(size, dtype=jnp.asarray(k0).dtype)
-                X, Y, S = jax.vmap(draw_one)(ks)  # (size, B, d), (size, B), (size,)
+            """``count`` kernel calls of ``size`` steps from step k0 + start (the last one partial).
+
+            Software pipeline (PIPELINE): the data of call i + 1 are drawn in the iteration of
+            call i and do not depend on it, so XLA's CPU runtime may run the sampling on one core
+            while the kernel runs on the other."""
+            def run_call(th, i, dat):
                 n_i = jnp.minimum(n - start - i * size, size).astype(jnp.int64)
-                return tuple(call(*th, X.reshape(size * B, d), Y.reshape(size * B), S, n_i, params, pieces, **attrs))
-            return jax.lax.fori_loop(0, count, body, th)
+                return tuple(call(*th, *dat, n_i, params, pieces, **attrs))
+
+            if not PIPELINE:
+                return jax.lax.fori_loop(0, count, lambda i, th: run_call(th, i, data(start, i, size)), th)
+
+            def body(i, carry):
+                th, dat = carry
+                return run_call(th, i, dat), data(start, i + 1, size)
+
+            th, _ = jax.lax.fori_loop(0, count, body, (th, data(start, 0, size)))
+            return th
 
         # full draws of L steps, then the rest in draws of L_TAIL (no sampling of unused steps
         # beyond L_TAIL - 1 when save intervals are short)

@@ -327,7 +327,7 @@ def fixed_costs(prob, repeats=3):
         risk(theta).block_until_ready()
         t_risk = best(lambda: risk(theta).block_until_ready())
         thetas = jax.vmap(lambda k: prob.sample_init(k, N, jnp.float64))(jax.random.split(jax.random.PRNGKey(0), 16))
-        risk16 = jax.jit(jax.vmap(prob.risk))
+        risk16 = jax.jit(lambda th: jax.lax.map(prob.risk, th))  # as OnlineSGD.observe
         risk16(thetas).block_until_ready()
         t_risk16 = best(lambda: risk16(thetas).block_until_ready())
     return {"total": total * 1e3, "init": t_init * 1e3, "risk_per_save": t_risk * 1e3, "risk16": t_risk16 * 1e3,

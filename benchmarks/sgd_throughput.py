@@ -25,9 +25,12 @@ may be shared).
     python benchmarks/sgd_throughput.py [--steps S] [--seconds 2] [--repeats 3]
 
 Also printed: which engine "auto" is (the C++ kernel, or the JAX blocked engine and why), the
-flop bound (4 N d flop per step at XLA's measured float64 GEMM rate), the fixed cost of one call
-and its breakdown (init, the exact O(N^2 K) population risk at each of the two saves, the rest),
-and the 16-replica aggregate throughput over one replica's.
+flop bound (4 N d flop per step at XLA's measured float64 GEMM rate with both cores, the target's
+reference; also at the one-core rate, since one replica runs on one thread, and the ratio of the
+two rates), the fixed cost of one call and its breakdown (init, the exact O(N^2 K) population risk
+at each of the two saves, the rest; the risk of 16 replicas), the 16-replica aggregate throughput
+over one replica's, and a CPU-time cross-check of mfnn against the numba loop (less sensitive to
+other jobs on the cores than wall time).
 
 Prints ``speedup_vs_numpy_loop: X`` (engine "auto", float64, 1 replica, vs the NumPy loop) and,
 as the last line, ``speedup_vs_best_peer: X`` with X = (fastest peer us/step) / (mfnn "auto"
@@ -334,6 +337,26 @@ def fixed_costs(prob, repeats=3):
             "rest": (total - t_init - 2 * t_risk) * 1e3}
 
 
+def cpu_per_step(name, prob, steps, repeats=3):
+    """CPU seconds (this process, all threads) per step of the numba peer or of mfnn auto float64 x1,
+    long minus SHORT-step run, best of repeats: less sensitive to other jobs on the cores than wall
+    time (mfnn's count includes XLA's sampling threads, so it is the conservative one)."""
+    if name == "mfnn":
+        method = OnlineSGD(n_neurons=N, eps=EPS)
+        run = lambda n: solve(prob, method, SaveAt((0.0, n * EPS), ("w_norm",)), key=0)  # noqa: E731
+    else:
+        W0, X, Y = peer_data(steps)
+        run = _peer_runner(name, W0, X, Y)
+
+    def cpu(n):
+        c0 = time.process_time()
+        run(n)
+        return time.process_time() - c0
+
+    cpu(SHORT), cpu(steps)  # warm-up (compiles)
+    return (min(cpu(steps) for _ in range(repeats)) - min(cpu(SHORT) for _ in range(repeats))) / (steps - SHORT)
+
+
 def _timed(f):
     t0 = time.perf_counter()
     f()
@@ -431,6 +454,11 @@ def main():
           f"(target >= 1.6); mfnn auto float64 x1 at {mf_per / bound:.2f}x the two-core flop bound (the target's "
           f"reference, target <= 2)" + ("" if bound1 is None else f", {mf_per / bound1:.2f}x the one-core bound") + "; "
           f"load average at the end {os.getloadavg()[0]:.2f}")
+    if numba is not None:
+        c_nb, c_mf = cpu_per_step("numba-loop", prob, 100_000), cpu_per_step("mfnn", prob, 100_000)
+        print(f"# CPU-time cross-check (100000 steps, best of 3): numba-loop {c_nb * 1e6:.2f} us/step, mfnn auto "
+              f"float64 x1 {c_mf * 1e6:.2f} us/step CPU (all threads): ratio {c_nb / c_mf:.2f}; load average "
+              f"{os.getloadavg()[0]:.2f}")
     print(f"speedup_vs_best_peer: {best[3] / mf_per:.2f}")
 
 

@@ -79,7 +79,8 @@ def test_kernel_pair_series_vmapped_replicas_and_float32():
 
 
 @pytest.mark.parametrize("task", [mfnn.IsotropicGaussians(d=10, delta=0.6, n_hermite=12),
-                                  mfnn.AnisotropicGaussians(d=10, s0=3, delta=0.6, n_hermite=12)])
+                                  pytest.param(mfnn.AnisotropicGaussians(d=10, s0=3, delta=0.6, n_hermite=12),
+                                               marks=pytest.mark.slow)])  # same code path, ~10 s
 def test_risk_kernel_and_jax_paths_match_the_direct_sum(task, monkeypatch):
     """R_N of a replica batch (vmap), isotropic and anisotropic tasks: the kernel path and the
     JAX path (MFNN_SGD_KERNEL=0) against R_N with the direct pair sum."""

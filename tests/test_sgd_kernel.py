@@ -99,14 +99,16 @@ def test_kernel_solve_replicas_matches_generic():
 @pytest.mark.slow
 def test_kernel_four_steps_per_pass():
     """Two-level blocking with 4 steps per pass (the default, 2, runs in the batch-1 tests
-    above; batch > 1 or weight decay take one pass per step) against the generic step; runs of 1, 7 and 50 steps leave partial
-    blocks of the 4 steps and of a draw of 16; a, b and w trained (the per-step a, b updates
-    between passes, the Gram corrections of the pre-activations), ramp and tanh."""
+    above; batch > 1 or weight decay take one pass per step) against the generic step; runs
+    of 1, 7 and 50 steps leave partial blocks of the 4 steps and of a draw of 16; a, b and w
+    trained (the per-step a, b updates between passes, the Gram corrections of the
+    pre-activations), ramp and tanh."""
     for act in ("ramp", mfnn.Tanh()):
         _compare(_problem(act, ("w", "a", "b"), d=8), mfnn.OnlineSGD(n_neurons=37, eps=1e-2),
                  [(0, 1), (2, 7), (5, 50)], fuse=4)
 
 
+@pytest.mark.slow
 def test_kernel_float32():
     """float32: the same path in single precision (rounding at the 1e-7 level per step)."""
     problem = mfnn.Problem(mfnn.sigma_w(), mfnn.IsotropicGaussians(d=16, delta=0.8, n_hermite=8),

@@ -25,9 +25,12 @@ may be shared).
     python benchmarks/sgd_throughput.py [--steps S] [--seconds 2] [--repeats 3]
 
 Also printed: which engine "auto" is (the C++ kernel, or the JAX blocked engine and why), the
-flop bound (4 N d flop per step at XLA's measured float64 GEMM rate), the fixed cost of one call
-and its breakdown (init, the exact O(N^2 K) population risk at each of the two saves, the rest),
-and the 16-replica aggregate throughput over one replica's.
+flop bound (4 N d flop per step at XLA's measured float64 GEMM rate with both cores, the target's
+reference; also at the one-core rate, since one replica runs on one thread, and the ratio of the
+two rates), the fixed cost of one call and its breakdown (init, the exact O(N^2 K) population risk
+at each of the two saves, the rest; the risk of 16 replicas), the 16-replica aggregate throughput
+over one replica's, and a CPU-time cross-check of mfnn against the numba loop (less sensitive to
+other jobs on the cores than wall time).
 
 Prints ``speedup_vs_numpy_loop: X`` (engine "auto", float64, 1 replica, vs the NumPy loop) and,
 as the last line, ``speedup_vs_best_peer: X`` with X = (fastest peer us/step) / (mfnn "auto"
@@ -291,6 +294,23 @@ def gemm_rate(repeats=5):
     return 2.0 * N * D * 4096 / best
 
 
+def gemm_rate_one_core(repeats=5):
+    """``gemm_rate`` on one core: a subprocess pinned to one CPU with XLA's Eigen thread pool off
+    (``--xla_cpu_multi_thread_eigen=false``); None where that subprocess fails."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip())
+    code = ("import os, sys; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+            f"import sgd_throughput as b; print(b.gemm_rate({int(repeats)}))")
+    try:
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        return float(res.stdout.strip().splitlines()[-1])
+    except Exception:  # noqa: BLE001  (no sched_setaffinity, a failed import: the line says so)
+        return None
+
+
 def fixed_costs(prob, repeats=3):
     """Milliseconds of the fixed cost of one mfnn.solve(OnlineSGD) call (engine auto, float64, one
     replica), best of repeats: the whole call with no steps and saves at t = 0 and t = 0 with the
@@ -309,8 +329,32 @@ def fixed_costs(prob, repeats=3):
         risk = jax.jit(prob.risk)
         risk(theta).block_until_ready()
         t_risk = best(lambda: risk(theta).block_until_ready())
-    return {"total": total * 1e3, "init": t_init * 1e3, "risk_per_save": t_risk * 1e3,
+        thetas = jax.vmap(lambda k: prob.sample_init(k, N, jnp.float64))(jax.random.split(jax.random.PRNGKey(0), 16))
+        risk16 = jax.jit(lambda th: jax.lax.map(prob.risk, th))  # as OnlineSGD.observe
+        risk16(thetas).block_until_ready()
+        t_risk16 = best(lambda: risk16(thetas).block_until_ready())
+    return {"total": total * 1e3, "init": t_init * 1e3, "risk_per_save": t_risk * 1e3, "risk16": t_risk16 * 1e3,
             "rest": (total - t_init - 2 * t_risk) * 1e3}
+
+
+def cpu_per_step(name, prob, steps, repeats=3):
+    """CPU seconds (this process, all threads) per step of the numba peer or of mfnn auto float64 x1,
+    long minus SHORT-step run, best of repeats: less sensitive to other jobs on the cores than wall
+    time (mfnn's count includes XLA's sampling threads, so it is the conservative one)."""
+    if name == "mfnn":
+        method = OnlineSGD(n_neurons=N, eps=EPS)
+        run = lambda n: solve(prob, method, SaveAt((0.0, n * EPS), ("w_norm",)), key=0)  # noqa: E731
+    else:
+        W0, X, Y = peer_data(steps)
+        run = _peer_runner(name, W0, X, Y)
+
+    def cpu(n):
+        c0 = time.process_time()
+        run(n)
+        return time.process_time() - c0
+
+    cpu(SHORT), cpu(steps)  # warm-up (compiles)
+    return (min(cpu(steps) for _ in range(repeats)) - min(cpu(SHORT) for _ in range(repeats))) / (steps - SHORT)
 
 
 def _timed(f):
@@ -368,11 +412,17 @@ def main():
     rate = gemm_rate()
     bound = 4 * N * D / rate
     print(f"# flop bound: 4 N d = {4 * N * D / 1e3:.0f} kflop per step at the measured float64 GEMM rate "
-          f"{rate / 1e9:.1f} GFLOP/s: {bound * 1e6:.2f} us/step")
+          f"{rate / 1e9:.1f} GFLOP/s (both cores; the target's reference): {bound * 1e6:.2f} us/step")
+    rate1 = gemm_rate_one_core()
+    bound1 = None if rate1 is None else 4 * N * D / rate1
+    print("# flop bound at the ONE-core float64 GEMM rate (one replica runs on one thread): " + (
+        "not measured (the pinned subprocess failed)" if rate1 is None else
+        f"{rate1 / 1e9:.1f} GFLOP/s: {bound1 * 1e6:.2f} us/step (two-core rate / one-core rate = {rate / rate1:.2f})"))
     fc = fixed_costs(prob)
     print(f"# fixed cost per call (auto, float64, 1 replica, saves at t = 0 and T with the risk): "
           f"{fc['total']:.0f} ms = init {fc['init']:.0f} ms + 2 x exact risk {fc['risk_per_save']:.0f} ms "
-          f"+ rest (driver, dispatch, transfers) {fc['rest']:.0f} ms", flush=True)
+          f"+ rest (driver, dispatch, transfers) {fc['rest']:.0f} ms; the exact risk of 16 replicas (one "
+          f"save) {fc['risk16']:.0f} ms", flush=True)
     runs = [("auto", "float64", 1), ("auto", "float64", 16), ("auto", "float32", 1), ("auto", "float32", 16),
             ("blocked", "float64", 1), ("blocked", "float64", 16), ("generic", "float64", 1)]
     if True:
@@ -401,8 +451,14 @@ def main():
           f"{mf_per * 1e6:.2f} us/step")
     r16 = next(r[3] for r in rows if r[:3] == ("auto", "float64", 16))
     print(f"# replicas: 16 float64 replicas at {16 * mf_per / r16:.2f}x the aggregate throughput of one "
-          f"(target >= 1.6); mfnn auto float64 x1 at {mf_per / bound:.2f}x the flop bound (target <= 2); "
+          f"(target >= 1.6); mfnn auto float64 x1 at {mf_per / bound:.2f}x the two-core flop bound (the target's "
+          f"reference, target <= 2)" + ("" if bound1 is None else f", {mf_per / bound1:.2f}x the one-core bound") + "; "
           f"load average at the end {os.getloadavg()[0]:.2f}")
+    if numba is not None:
+        c_nb, c_mf = cpu_per_step("numba-loop", prob, 100_000), cpu_per_step("mfnn", prob, 100_000)
+        print(f"# CPU-time cross-check (100000 steps, best of 3): numba-loop {c_nb * 1e6:.2f} us/step, mfnn auto "
+              f"float64 x1 {c_mf * 1e6:.2f} us/step CPU (all threads): ratio {c_nb / c_mf:.2f}; load average "
+              f"{os.getloadavg()[0]:.2f}")
     print(f"speedup_vs_best_peer: {best[3] / mf_per:.2f}")
 
 

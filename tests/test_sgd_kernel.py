@@ -30,7 +30,7 @@ def _rel(x, y):
     return float(np.max(np.abs(x - y)) / max(float(np.max(np.abs(x))), 1e-300))
 
 
-def _compare(problem, config, cases, rtol=RTOL, draw=16):
+def _compare(problem, config, cases, rtol=RTOL, draw=16, fuse=None):
     """advance(theta, k0, n) of the kernel against a fori_loop of make_step; the trained
     leaves must move (the comparison is not between frozen parameters)."""
     key = jax.random.PRNGKey(3)
@@ -38,7 +38,7 @@ def _compare(problem, config, cases, rtol=RTOL, draw=16):
     theta0 = problem.sample_init(jax.random.PRNGKey(4), config.n_neurons, dtype)
     step = make_step(problem, config, key)
     generic = jax.jit(lambda th, k0, n: jax.lax.fori_loop(k0, k0 + n, step, th))
-    kernel = jax.jit(_sgd_kernel.make_kernel_advance(problem, config, key, draw=draw))
+    kernel = jax.jit(_sgd_kernel.make_kernel_advance(problem, config, key, draw=draw, fuse=fuse))
     for k0, n in cases:
         k0, n = jnp.int64(k0), jnp.int64(n)
         ref, got = generic(theta0, k0, n), kernel(theta0, k0, n)
@@ -94,6 +94,18 @@ def test_kernel_solve_replicas_matches_generic():
     assert _rel(out["generic"].ys["params/w"], out["kernel"].ys["params/w"]) < RTOL
     w = np.asarray(out["generic"].ys["params/w"])
     assert np.max(np.abs(w[-1] - w[0])) > 0.05 * np.max(np.abs(w[0]))
+
+
+@pytest.mark.slow
+def test_kernel_four_steps_per_pass():
+    """Two-level blocking with 4 steps per pass (the default, 2, runs in the batch-1 tests
+    above; batch > 1 or weight decay take one pass per step) against the generic step; runs
+    of 1, 7 and 50 steps leave partial blocks of the 4 steps and of a draw of 16; a, b and w
+    trained (the per-step a, b updates between passes, the Gram corrections of the
+    pre-activations), ramp and tanh."""
+    for act in ("ramp", mfnn.Tanh()):
+        _compare(_problem(act, ("w", "a", "b"), d=8), mfnn.OnlineSGD(n_neurons=37, eps=1e-2),
+                 [(0, 1), (2, 7), (5, 50)], fuse=4)
 
 
 @pytest.mark.slow

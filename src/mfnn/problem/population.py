@@ -102,22 +102,50 @@ class MonteCarloTerms:
         return jax.tree_util.tree_map(jnp.add, g_v, g_u)
 
 
+def pair_series_jax(A, C):
+    """sum_{i != j} sum_k A_ki A_kj C_ij^k in JAX: Horner in C, unrolled over k (one fused
+    elementwise pass over the (N, N) pairs, no (N, N, K) intermediate), the diagonal masked."""
+    K, n = A.shape
+    acc = A[K - 1][:, None] * A[K - 1][None, :]
+    for k in range(K - 2, -1, -1):
+        acc = acc * C + A[k][:, None] * A[k][None, :]
+    return jnp.sum(jnp.where(jnp.eye(n, dtype=bool), 0.0, acc))
+
+
+def pair_series(A, C):
+    """sum_{i != j} sum_k A_ki A_kj C_ij^k: the C++ kernel where it runs (CPU), else JAX.
+
+    Derivatives (``psi_grad`` checks, gradient flows on R_N) come from the JAX form's JVP, so
+    the kernel's value is differentiable in A and C."""
+    from ..solvers._sgd_kernel import pair_runs  # lazy: solvers import problem
+
+    if not pair_runs(jnp.result_type(A, C)):
+        return pair_series_jax(A, C)
+    return _pair_series_kernel(A, C)
+
+
+@jax.custom_jvp
+def _pair_series_kernel(A, C):
+    from ..solvers._sgd_kernel import pair_series as kernel
+
+    return kernel(A, C)
+
+
+@_pair_series_kernel.defjvp
+def _pair_series_kernel_jvp(primals, tangents):
+    _, tangent = jax.jvp(pair_series_jax, primals, tangents)
+    return _pair_series_kernel(*primals), tangent
+
+
 def mehler_pair_sum(act, a, s, b, cos, n_terms: int):
     """sum_ij a_i a_j E[sigma(s_i G_i + b_i) sigma(s_j G_j + b_j)] for one Gaussian class.
 
     (G_i, G_j) have correlation ``cos[i, j]``.  Off the diagonal, Mehler's series
-    sum_k chat_k chat_k cos^k truncated at ``n_terms``; on it, the exact second moment.
+    sum_k chat_k chat_k cos^k truncated at ``n_terms`` (``pair_series``: one pass over the
+    pairs, Horner in cos); on it, the exact second moment.
     """
-    n = cos.shape[0]
-    cos = cos.at[jnp.diag_indices(n)].set(1.0)
     ah = a[None] * act.hermite_coeffs(s, b, n_terms)  # (K, N)
-
-    def body(power, ah_k):
-        return power * cos, ah_k @ power @ ah_k
-
-    _, quad = jax.lax.scan(body, jnp.ones_like(cos), ah)
-    series = jnp.sum(quad) - jnp.sum(ah * ah)  # drop the truncated i = j terms ...
-    return series + jnp.sum(a * a * act.second_moment(s, b))  # ... and add them exactly
+    return pair_series(ah, cos) + jnp.sum(a * a * act.second_moment(s, b))
 
 
 class GaussianProjectionTerms(MonteCarloTerms):

@@ -36,12 +36,14 @@ from ..problem.activations import Erf, PiecewiseLinear, Sigmoid, Tanh
 from ..problem.units import ProjectionUnit
 from ._sgd_projection import draw_step
 
-__all__ = ["available", "kernel_status", "make_kernel_advance"]
+__all__ = ["available", "kernel_status", "make_kernel_advance", "pair_runs", "pair_series"]
 
 SOURCE = Path(__file__).with_name("_kernels") / "sgd_block.cc"
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-w")
 TARGETS = {"float64": "mfnn_sgd_block_f64", "float32": "mfnn_sgd_block_f32"}
 SYMBOLS = {"float64": "MfnnSgdBlockF64", "float32": "MfnnSgdBlockF32"}
+PAIR_TARGETS = {"float64": "mfnn_pair_sum_f64", "float32": "mfnn_pair_sum_f32"}
+PAIR_SYMBOLS = {"float64": "MfnnPairSumF64", "float32": "MfnnPairSumF32"}
 KINDS = {PiecewiseLinear: 0, Tanh: 1, Sigmoid: 2, Erf: 3}
 # steps per kernel call (their data are sampled in one batched JAX call), and per call for the
 # rest of a save interval; measured (N = 800, d = 40, float64, load ~10, CPU time per step):
@@ -49,6 +51,13 @@ KINDS = {PiecewiseLinear: 0, Tanh: 1, Sigmoid: 2, Erf: 3}
 # pipeline gained nothing measurable and was dropped)
 DRAW = 1024
 DRAW_TAIL = 64
+# sample the next draw in the iteration of the running kernel call (independent of it); off:
+# measured (load 7-9, best of 8, 10240 steps) 4.03 vs 4.15 and 4.00 vs 6.55 us/step wall, with
+# wall = CPU time, i.e. XLA's CPU runtime did not overlap the two, and it samples one unused draw
+PIPELINE = False
+# steps per pass over W (two-level blocking in the kernel: batch 1, no weight decay, w trained;
+# 1 = one pass per step, the path for every other case)
+FUSE = 2
 
 _log = logging.getLogger("mfnn")
 _state: dict = {}  # "lib": loaded library, or "error": why not (set once per process)
@@ -130,6 +139,8 @@ def _load():
         lib = ctypes.cdll.LoadLibrary(str(build()))
         for dtype, target in TARGETS.items():
             jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, SYMBOLS[dtype])), platform="cpu")
+        for dtype, target in PAIR_TARGETS.items():
+            jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, PAIR_SYMBOLS[dtype])), platform="cpu")
         _state["lib"] = lib
     except Exception as e:  # no compiler, a failed compile or load: fall back, never error
         _state["error"] = f"{type(e).__name__}: {e}"
@@ -202,7 +213,7 @@ def _pieces(act, dtype):
     return jnp.zeros((4,), dtype)
 
 
-def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
+def make_kernel_advance(problem, config, key, *, draw=None, threads=None, fuse=None):
     """``advance(theta, k0, n) -> theta`` for one replica through the C++ kernel, or None.
 
     Parameters
@@ -218,6 +229,9 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
     threads : int, optional
         threads over the replicas of a vmapped call (default ``$MFNN_SGD_THREADS``, else the
         CPU count).
+    fuse : int, optional
+        steps per pass over W: 2 (two-level blocking, where batch 1, no weight decay and w
+        trained) or 1 (default ``FUSE``).
 
     Returns
     -------
@@ -236,7 +250,8 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
     nthreads = int(threads) if threads is not None else int(os.environ.get("MFNN_SGD_THREADS", os.cpu_count() or 1))
     attrs = dict(kind=np.int64(KINDS[type(unit.activation)]), batch=np.int64(B),
                  tr_w=np.int64("w" in trained), tr_a=np.int64("a" in trained), tr_b=np.int64("b" in trained),
-                 decay=np.int64(bool(config.decay)), threads=np.int64(max(1, nthreads)))
+                 decay=np.int64(bool(config.decay)), threads=np.int64(max(1, nthreads)),
+                 fuse=np.int64(FUSE if fuse is None else fuse))
     d = problem.d
 
     def draw_one(k):
@@ -251,14 +266,30 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
         params = jnp.stack([jnp.asarray(problem.alpha, dtype), jnp.asarray(config.lam, dtype)])
         pieces = _pieces(unit.activation, dtype)
 
+        def data(start, i, size):
+            ks = k0 + start + i * size + jnp.arange(size, dtype=jnp.asarray(k0).dtype)
+            X, Y, S = jax.vmap(draw_one)(ks)  # (size, B, d), (size, B), (size,)
+            return X.reshape(size * B, d), Y.reshape(size * B), S
+
         def blocks(th, start, count, size):
-            """``count`` kernel calls of ``size`` steps from step k0 + start (the last one partial)."""
-            def body(i, th):
-                ks = k0 + start + i * size + jnp.arange(size, dtype=jnp.asarray(k0).dtype)
-                X, Y, S = jax.vmap(draw_one)(ks)  # (size, B, d), (size, B), (size,)
+            """``count`` kernel calls of ``size`` steps from step k0 + start (the last one partial).
+
+            Software pipeline (PIPELINE): the data of call i + 1 are drawn in the iteration of
+            call i and do not depend on it, so XLA's CPU runtime may run the sampling on one core
+            while the kernel runs on the other."""
+            def run_call(th, i, dat):
                 n_i = jnp.minimum(n - start - i * size, size).astype(jnp.int64)
-                return tuple(call(*th, X.reshape(size * B, d), Y.reshape(size * B), S, n_i, params, pieces, **attrs))
-            return jax.lax.fori_loop(0, count, body, th)
+                return tuple(call(*th, *dat, n_i, params, pieces, **attrs))
+
+            if not PIPELINE:
+                return jax.lax.fori_loop(0, count, lambda i, th: run_call(th, i, data(start, i, size)), th)
+
+            def body(i, carry):
+                th, dat = carry
+                return run_call(th, i, dat), data(start, i + 1, size)
+
+            th, _ = jax.lax.fori_loop(0, count, body, (th, data(start, 0, size)))
+            return th
 
         # full draws of L steps, then the rest in draws of L_TAIL (no sampling of unused steps
         # beyond L_TAIL - 1 when save intervals are short)
@@ -272,3 +303,57 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None):
         return out
 
     return advance
+
+
+def _threads(threads=None) -> int:
+    if threads is not None:
+        return max(1, int(threads))
+    return max(1, int(os.environ.get("MFNN_SGD_THREADS", os.cpu_count() or 1)))
+
+
+def pair_runs(dtype) -> bool:
+    """Whether ``pair_series`` runs the kernel for arrays of this dtype (float32 / float64 on
+    the CPU backend with the kernel built; see ``kernel_status``).
+
+    Parameters
+    ----------
+    dtype : dtype
+        the dtype of A and C.
+
+    Returns
+    -------
+    bool
+        True where the kernel runs.
+    """
+    return jnp.dtype(dtype).name in PAIR_TARGETS and kernel_status() is None
+
+
+def pair_series(A, C, *, threads=None):
+    """sum_{i != j} sum_k A_ki A_kj C_ij^k through the C++ kernel, or None where it cannot run.
+
+    The off-diagonal Mehler pair sum of the exact population risk (PNAS 2018 eqs. 3-4 with
+    Mehler's formula; see ``mfnn.problem.population.mehler_pair_sum``): each pair's polynomial by
+    Horner, the upper triangle only, in one pass over C (no (N, N, K) intermediate); rows split
+    across threads in fixed groups, so the result does not depend on the thread count.  Vmapped
+    calls (replicas) run in one kernel call.
+
+    Parameters
+    ----------
+    A : array (K, N)
+        the weighted Hermite coefficients A_ki = a_i chat_k(S_i, b_i), float32 or float64.
+    C : array (N, N)
+        the correlations C_ij (its diagonal is not read), the dtype of A.
+    threads : int, optional
+        threads (default ``$MFNN_SGD_THREADS``, else the CPU count).
+
+    Returns
+    -------
+    array () or None
+        the sum, or None where the kernel is unavailable (switched off, a non-CPU backend, no
+        compiler, a dtype other than float32 / float64).
+    """
+    dtype = jnp.result_type(A, C)
+    if not pair_runs(dtype):
+        return None
+    call = jax.ffi.ffi_call(PAIR_TARGETS[dtype.name], jax.ShapeDtypeStruct((), dtype), vmap_method="broadcast_all")
+    return call(jnp.asarray(A, dtype), jnp.asarray(C, dtype), threads=np.int64(_threads(threads)))

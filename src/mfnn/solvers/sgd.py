@@ -40,6 +40,7 @@ the generic step to rounding.
 from __future__ import annotations
 
 import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -137,16 +138,7 @@ class OnlineSGD(Method):
         return ("replica", "neuron")
 
     def init(self, problem, times, key):
-        dtype = jnp.dtype(self.dtype)
-        R, N = self.replicas, self.n_neurons
-        per_key = lambda k: jax.vmap(lambda r: jax.random.fold_in(k, r))(jnp.arange(R))  # noqa: E731
-        if seed_batch_size(key):  # S independent runs: replica s*R + r is replica r of the run with key s
-            rkeys = jax.vmap(per_key)(key)
-            rkeys = rkeys.reshape((-1,) + rkeys.shape[2:])
-        else:
-            rkeys = per_key(key)
-        theta0 = jax.vmap(lambda k: problem.sample_init(jax.random.fold_in(k, 0), N, dtype))(rkeys)
-        dkeys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(rkeys)
+        theta0, dkeys = _initial_state(problem, key, self.replicas, self.n_neurons, self.dtype)
         steps = self.save_steps(times)
         k0 = np.concatenate([[0], steps[:-1]])
         return (theta0, dkeys), {"k0": k0, "n": steps - k0, "work": (steps - k0).astype(float)}
@@ -158,11 +150,32 @@ class OnlineSGD(Method):
 
     def observe(self, problem, state, names, fn):
         theta, _ = state
-        one = lambda th: _observe(problem, th, names)  # noqa: E731
+        rest = tuple(n for n in names if n != "risk")
+        one = lambda th: _observe(problem, th, rest)  # noqa: E731
         out = jax.vmap(one)(theta)
+        if "risk" in names:  # replica by replica: a vmapped R_N batches its (N, N) Gram products
+            # and (K, R, N) Hermite arrays out of cache (measured 16 replicas, N = 800: 299 vs 219 ms)
+            f64 = lambda th: jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), th)  # noqa: E731
+            out = {"risk": jax.lax.map(lambda th: problem.risk(f64(th)), theta), **out}
         if fn is not None:
             out.update(jax.vmap(lambda th: fn(problem, th))(theta))
         return out
+
+
+@eqx.filter_jit
+def _initial_state(problem, key, R: int, N: int, dtype: str):
+    """(theta0, data keys) of R replicas of N neurons, as one compiled call (eager, the dozen
+    small ops cost ~5 ms of dispatch per solve)."""
+    dtype = jnp.dtype(dtype)
+    per_key = lambda k: jax.vmap(lambda r: jax.random.fold_in(k, r))(jnp.arange(R))  # noqa: E731
+    if seed_batch_size(key):  # S independent runs: replica s*R + r is replica r of the run with key s
+        rkeys = jax.vmap(per_key)(key)
+        rkeys = rkeys.reshape((-1,) + rkeys.shape[2:])
+    else:
+        rkeys = per_key(key)
+    theta0 = jax.vmap(lambda k: problem.sample_init(jax.random.fold_in(k, 0), N, dtype))(rkeys)
+    dkeys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(rkeys)
+    return theta0, dkeys
 
 
 def seed_batch_size(key) -> int:

@@ -255,6 +255,130 @@ void run(const Shape& sh, const Replica<T>& r) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Two-level blocking (batch 1, no weight decay, w trained): S steps per pass over wT.
+// With c_t = coef_t a_i sigma'(u_{i,t}) (the grad_w coefficient of step t) the weights after t
+// steps of a block are w^(t) = w^(0) + sum_{m<t} c_m x_m, so
+//   u_{i,t} = <w_i^(0), x_t> + sum_{m<t} c_{m,i} <x_m, x_t> + b_i^(t)
+// (the blocked engine's reassociation, at register level): one pass computes the raw
+// pre-activations <w^(0), x_t> of the S steps of the next block, the steps are then resolved
+// in order over O(N) arrays (sigma, yhat, the coefficients; a and b updated every step), and the
+// next pass applies the S rank-one updates to wT while it computes the following block's raw
+// pre-activations: one read and write of wT per S steps instead of per step.
+
+template <typename T, typename VT, int NV, int S>
+inline void tile_fused(int64_t N, int64_t d, T* wT, int64_t i0, const T* c, const T* const* Xk, bool update,
+                       const T* const* Xn, T* zraw) {
+  constexpr int W = sizeof(VT) / sizeof(T);
+  const VT zero = VT{} * T(0);
+  VT cw[S][NV], z[S][NV];
+  for (int t = 0; t < S; ++t)
+    for (int v = 0; v < NV; ++v) {
+      cw[t][v] = update ? load<VT>(c + t * N + i0 + v * W) : zero;
+      z[t][v] = zero;
+    }
+  for (int64_t j = 0; j < d; ++j) {
+    T* wrow = wT + j * N + i0;
+    VT w[NV];
+    for (int v = 0; v < NV; ++v) w[v] = load<VT>(wrow + v * W);
+    if (update) {
+      for (int t = 0; t < S; ++t) {
+        const T x = Xk[t][j];
+        for (int v = 0; v < NV; ++v) w[v] = w[v] + x * cw[t][v];
+      }
+      for (int v = 0; v < NV; ++v) store<VT>(wrow + v * W, w[v]);
+    }
+    for (int t = 0; t < S; ++t) {
+      const T x = Xn[t][j];
+      for (int v = 0; v < NV; ++v) z[t][v] = z[t][v] + x * w[v];
+    }
+  }
+  for (int t = 0; t < S; ++t)
+    for (int v = 0; v < NV; ++v) store<VT>(zraw + t * N + i0 + v * W, z[t][v]);
+}
+
+template <typename T, int S>
+void pass_fused(const Shape& sh, T* wT, const T* c, const T* const* Xk, bool update, const T* const* Xn, T* zraw) {
+  typedef typename Vec<T>::type V;
+  constexpr int W = Vec<T>::lanes;
+  constexpr int NV = S <= 2 ? kNV : 2;  // S x NV update coefficients and accumulators in registers
+  const int64_t tileN = int64_t(W) * NV;
+  const int64_t full = (sh.N / tileN) * tileN;
+  for (int64_t i0 = 0; i0 < full; i0 += tileN) tile_fused<T, V, NV, S>(sh.N, sh.d, wT, i0, c, Xk, update, Xn, zraw);
+  for (int64_t i0 = full; i0 < sh.N; ++i0) tile_fused<T, T, 1, S>(sh.N, sh.d, wT, i0, c, Xk, update, Xn, zraw);
+}
+
+// step t of a block: u = zraw_t + sum_{m<t} c_m G_{m,t} + b, sigma and sigma' (into val, der),
+// returns sum_i a_i sigma(u_i)
+template <typename T, typename VT, int KIND, int S>
+inline VT resolve_sigma(const Shape& sh, const Replica<T>& r, int64_t i, int t, const T* zraw, const T* c,
+                        const T* G, T* val, T* der) {
+  const int64_t N = sh.N;
+  VT u = load<VT>(zraw + t * N + i) + load<VT>(r.b + i);
+  for (int m = 0; m < t; ++m) u = u + G[m * S + t] * load<VT>(c + m * N + i);
+  VT sv, dv;
+  act<T, VT, KIND>(u, &sv, &dv, r.pw, sh.np, sh.kind);
+  store<VT>(val + i, sv);
+  store<VT>(der + i, dv);
+  return load<VT>(r.a + i) * sv;
+}
+
+template <typename T, typename VT>
+inline void resolve_update(const Shape& sh, const Replica<T>& r, int64_t i, int t, T coef, T* c, const T* val,
+                           const T* der) {
+  const int64_t N = sh.N;
+  const VT av = load<VT>(r.a + i);
+  const VT ct = coef * (av * load<VT>(der + i));
+  store<VT>(c + t * N + i, ct);
+  if (sh.tr_a) store<VT>(r.a + i, av + coef * load<VT>(val + i));
+  if (sh.tr_b) store<VT>(r.b + i, load<VT>(r.b + i) + ct);
+}
+
+template <typename T, int KIND, int S>
+void run_fused(const Shape& sh, const Replica<T>& r) {
+  typedef typename Vec<T>::type V;
+  constexpr int W = Vec<T>::lanes;
+  const int64_t N = sh.N, d = sh.d;
+  const int64_t vecN = (N / W) * W;
+  if (r.n <= 0) return;
+  std::vector<T> zraw(S * N), c(S * N, T(0)), val(N), der(N), zero_row(d, T(0));
+  T G[S * S];
+  const T* Xk[S];
+  const T* Xn[S];
+  auto rows = [&](int64_t k0, const T** out) {  // data rows of steps k0 .. k0 + S - 1 (zeros past n)
+    for (int t = 0; t < S; ++t) out[t] = (k0 + t < r.n) ? r.X + (k0 + t) * d : zero_row.data();
+  };
+  rows(0, Xn);
+  pass_fused<T, S>(sh, r.wT, c.data(), Xn, false, Xn, zraw.data());
+  for (int64_t k0 = 0; k0 < r.n; k0 += S) {
+    const int cnt = int(std::min<int64_t>(S, r.n - k0));
+    rows(k0, Xk);
+    for (int m = 0; m < S; ++m)
+      for (int t = m + 1; t < S; ++t) {
+        T g = 0;
+        for (int64_t j = 0; j < d; ++j) g += Xk[m][j] * Xk[t][j];
+        G[m * S + t] = g;
+      }
+    for (int t = 0; t < S; ++t) {
+      if (t >= cnt) {  // past the last step: no update
+        std::fill(c.begin() + t * N, c.begin() + (t + 1) * N, T(0));
+        continue;
+      }
+      V vacc = V{} * T(0);
+      T sacc = 0;
+      for (int64_t i = 0; i < vecN; i += W) vacc = vacc + resolve_sigma<T, V, KIND, S>(sh, r, i, t, zraw.data(), c.data(), G, val.data(), der.data());
+      for (int64_t i = vecN; i < N; ++i) sacc += resolve_sigma<T, T, KIND, S>(sh, r, i, t, zraw.data(), c.data(), G, val.data(), der.data());
+      const T yacc = hsum<V, T>(vacc) + sacc;
+      const T err = r.Y[k0 + t] - r.alpha * (yacc / T(N));
+      const T coef = (T(2) / r.alpha) * r.S[k0 + t] * err;
+      for (int64_t i = 0; i < vecN; i += W) resolve_update<T, V>(sh, r, i, t, coef, c.data(), val.data(), der.data());
+      for (int64_t i = vecN; i < N; ++i) resolve_update<T, T>(sh, r, i, t, coef, c.data(), val.data(), der.data());
+    }
+    rows(k0 + S, Xn);
+    pass_fused<T, S>(sh, r.wT, c.data(), Xk, true, Xn, zraw.data());
+  }
+}
+
 template <typename T, int KIND>
 void dispatch(const Shape& sh, const Replica<T>& r) {
 #define MFNN_RUN(DEC)                              \
@@ -269,7 +393,21 @@ void dispatch(const Shape& sh, const Replica<T>& r) {
 }
 
 template <typename T>
-void run_one(int kind, const Shape& sh, const Replica<T>& r) {
+void run_one(int kind, const Shape& sh, const Replica<T>& r, int fuse) {
+  if (fuse >= 2 && sh.B == 1 && !sh.decay && sh.tr_w) {
+    if (fuse >= 4) {
+      if (kind == PWL)
+        run_fused<T, PWL, 4>(sh, r);
+      else
+        run_fused<T, TANH, 4>(sh, r);
+    } else {
+      if (kind == PWL)
+        run_fused<T, PWL, 2>(sh, r);
+      else
+        run_fused<T, TANH, 2>(sh, r);
+    }
+    return;
+  }
   if (kind == PWL)
     dispatch<T, PWL>(sh, r);
   else
@@ -281,7 +419,7 @@ ffi::Error SgdBlockImpl(ffi::Buffer<DT> wT, ffi::Buffer<DT> a, ffi::Buffer<DT> b
                         ffi::Buffer<DT> Y, ffi::Buffer<DT> S, ffi::Buffer<ffi::S64> n, ffi::Buffer<DT> params,
                         ffi::Buffer<DT> pieces, ffi::ResultBuffer<DT> wT_out, ffi::ResultBuffer<DT> a_out,
                         ffi::ResultBuffer<DT> b_out, int64_t kind, int64_t batch, int64_t tr_w, int64_t tr_a,
-                        int64_t tr_b, int64_t decay, int64_t threads) {
+                        int64_t tr_b, int64_t decay, int64_t threads, int64_t fuse) {
   typedef ffi::NativeType<DT> T;
   auto dims = wT.dimensions();
   if (dims.size() < 2) return ffi::Error::InvalidArgument("wT must have rank >= 2");
@@ -324,7 +462,7 @@ ffi::Error SgdBlockImpl(ffi::Buffer<DT> wT, ffi::Buffer<DT> a, ffi::Buffer<DT> b
       rep.alpha = params.typed_data()[2 * r];
       rep.lam = params.typed_data()[2 * r + 1];
       rep.pw = pieces.typed_data() + r * np4;
-      run_one<T>(int(kind), sh, rep);
+      run_one<T>(int(kind), sh, rep, int(fuse));
     }
   };
   int64_t nt = std::max<int64_t>(1, std::min<int64_t>(threads, R));
@@ -339,6 +477,100 @@ ffi::Error SgdBlockImpl(ffi::Buffer<DT> wT, ffi::Buffer<DT> a, ffi::Buffer<DT> b
     }
     work(0, std::min(R, chunk));
     for (auto& th : pool) th.join();
+  }
+  return ffi::Error::Success();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Mehler pair sum of the exact population risk (mfnn/problem/population.py):
+//   P = sum_{i != j} sum_{k < K} A_ki A_kj C_ij^k = 2 sum_{i < j} p_ij(C_ij),
+// each polynomial p_ij by Horner from k = K - 1 down, vectorized over j, the strict upper
+// triangle only, no (N, N, K) intermediate.  Rows are dealt to kGroups fixed interleaved groups
+// (i % kGroups: balanced over the triangle) whose partial sums are added in a fixed order, so the
+// result does not depend on the number of threads.  Leading dimensions are replicas.
+
+constexpr int kGroups = 16;
+
+template <typename T>
+T pair_rows(const T* A, const T* C, int64_t K, int64_t N, int64_t g) {
+  typedef typename Vec<T>::type V;
+  constexpr int W = Vec<T>::lanes;
+  constexpr int U = 4;  // independent Horner chains per row (hide the FMA latency)
+  const V zero = V{} * T(0);
+  V vt = zero;
+  T st = 0;
+  for (int64_t i = g; i < N; i += kGroups) {
+    const T* crow = C + i * N;
+    int64_t j = i + 1;
+    for (; j + U * W <= N; j += U * W) {
+      V c[U], acc[U];
+      const T a_last = A[(K - 1) * N + i];
+      for (int u = 0; u < U; ++u) {
+        c[u] = load<V>(crow + j + u * W);
+        acc[u] = a_last * load<V>(A + (K - 1) * N + j + u * W);
+      }
+      for (int64_t k = K - 2; k >= 0; --k) {
+        const T* row = A + k * N + j;
+        const T aik = A[k * N + i];
+        for (int u = 0; u < U; ++u) acc[u] = acc[u] * c[u] + aik * load<V>(row + u * W);
+      }
+      for (int u = 0; u < U; ++u) vt = vt + acc[u];
+    }
+    for (; j + W <= N; j += W) {
+      const V c = load<V>(crow + j);
+      V acc = A[(K - 1) * N + i] * load<V>(A + (K - 1) * N + j);
+      for (int64_t k = K - 2; k >= 0; --k) acc = acc * c + A[k * N + i] * load<V>(A + k * N + j);
+      vt = vt + acc;
+    }
+    for (; j < N; ++j) {
+      const T c = crow[j];
+      T acc = A[(K - 1) * N + i] * A[(K - 1) * N + j];
+      for (int64_t k = K - 2; k >= 0; --k) acc = acc * c + A[k * N + i] * A[k * N + j];
+      st += acc;
+    }
+  }
+  return hsum<V, T>(vt) + st;
+}
+
+template <ffi::DataType DT>
+ffi::Error PairSumImpl(ffi::Buffer<DT> A, ffi::Buffer<DT> C, ffi::ResultBuffer<DT> out, int64_t threads) {
+  typedef ffi::NativeType<DT> T;
+  auto ad = A.dimensions();
+  auto cd = C.dimensions();
+  if (ad.size() < 2 || cd.size() < 2) return ffi::Error::InvalidArgument("pair sum: A (K, N), C (N, N)");
+  const int64_t K = ad[ad.size() - 2], N = ad[ad.size() - 1];
+  if (cd[cd.size() - 1] != N || cd[cd.size() - 2] != N)
+    return ffi::Error::InvalidArgument("pair sum: C must be (N, N) with A (K, N)");
+  const int64_t R = int64_t(out->element_count());
+  T* o = out->typed_data();
+  if (R == 0) return ffi::Error::Success();
+  if (K * N == 0 || N < 2) {
+    for (int64_t r = 0; r < R; ++r) o[r] = 0;
+    return ffi::Error::Success();
+  }
+  if (int64_t(A.element_count()) != R * K * N || int64_t(C.element_count()) != R * N * N)
+    return ffi::Error::InvalidArgument("pair sum: inconsistent buffer sizes");
+  const int64_t items = R * kGroups;
+  std::vector<T> part(items);
+  auto work = [&](int64_t t, int64_t nt) {
+    for (int64_t it = t; it < items; it += nt) {
+      const int64_t r = it / kGroups, g = it % kGroups;
+      part[it] = pair_rows<T>(A.typed_data() + r * K * N, C.typed_data() + r * N * N, K, N, g);
+    }
+  };
+  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(threads, items));
+  if (nt == 1) {
+    work(0, 1);
+  } else {
+    std::vector<std::thread> pool;
+    for (int64_t t = 1; t < nt; ++t) pool.emplace_back(work, t, nt);
+    work(0, nt);
+    for (auto& th : pool) th.join();
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    T s = 0;
+    for (int64_t g = 0; g < kGroups; ++g) s += part[r * kGroups + g];
+    o[r] = T(2) * s;
   }
   return ffi::Error::Success();
 }
@@ -365,7 +597,18 @@ ffi::Error SgdBlockImpl(ffi::Buffer<DT> wT, ffi::Buffer<DT> a, ffi::Buffer<DT> b
       .Attr<int64_t>("tr_a")                  \
       .Attr<int64_t>("tr_b")                  \
       .Attr<int64_t>("decay")                 \
-      .Attr<int64_t>("threads")
+      .Attr<int64_t>("threads")                \
+      .Attr<int64_t>("fuse")
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MfnnSgdBlockF64, SgdBlockImpl<ffi::F64>, MFNN_BIND(ffi::F64));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MfnnSgdBlockF32, SgdBlockImpl<ffi::F32>, MFNN_BIND(ffi::F32));
+
+#define MFNN_BIND_PAIR(DT)                    \
+  ffi::Ffi::Bind()                            \
+      .Arg<ffi::Buffer<DT>>()                 \
+      .Arg<ffi::Buffer<DT>>()                 \
+      .Ret<ffi::Buffer<DT>>()                 \
+      .Attr<int64_t>("threads")
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MfnnPairSumF64, PairSumImpl<ffi::F64>, MFNN_BIND_PAIR(ffi::F64));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MfnnPairSumF32, PairSumImpl<ffi::F32>, MFNN_BIND_PAIR(ffi::F32));

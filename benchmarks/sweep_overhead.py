@@ -1,7 +1,7 @@
 """Sweep engine overhead: 32 small points of pnas-isotropic (--quick, shortened: t_max = 1, 4 saves,
 100 DD particles) varying eps (8 values) and seed (4), run
 
-* serially in this process (``--executor serial``),
+* serially in one process (``--executor serial``),
 * on the local spawn pool with 2 workers (``--executor local --workers 2``),
 * on a Dask LocalCluster with 2 single-threaded worker processes (``--executor dask --workers 2``).
 
@@ -23,7 +23,9 @@ part of the cache key): **cold** starts from an empty directory (what the first 
 **warm** reruns the same sweep into a new directory with the cache the cold run wrote (every later
 sweep).  Both speedups are printed with the compile-or-load seconds (XLA compile, or loading the
 executable from the cache), tracing and lowering seconds, and cache hits of each worker; the last
-line is the warm pool speedup.  Targets (issue 10): one compilation per distinct shape
+line is the pool speedup in the last state run (warm by default).  On a loaded machine the wall
+times say little (the processes get what the other jobs leave); the CPU-second ratio printed next
+to each speedup is the one to compare across loads.  Targets (issue 10): one compilation per distinct shape
 per worker, pool speedup >= 1.6 on 2 cores, overhead < 0.5 s per point.
 
 pnas-isotropic opts into ``vmap_seeds``: by default a grid point's seeds run as vmapped replicas of
@@ -184,7 +186,9 @@ def main():
             print(f"{state} cache: speedup of {ex} x{w} over serial: {serial['wall'] / r['wall']:.2f} "
                   f"(wall {serial['wall']:.1f} s vs {r['wall']:.1f} s; CPU seconds: serial {serial['cpu']:.1f}, "
                   f"{ex} {r['cpu']:.1f}); steady state (workers x serial median / {ex} median): "
-                  f"{w * serial['median_point'] / r['median_point']:.2f}")
+                  f"{w * serial['median_point'] / r['median_point']:.2f}; on CPU seconds (serial CPU / "
+                  f"({ex} CPU / {w}): the speedup {w} idle cores would give if the points' CPU time stayed the "
+                  f"same): {w * serial['cpu'] / r['cpu']:.2f}")
     print(f"cpu count {os.cpu_count()}, load average at end {os.getloadavg()}")
     last = states[-1]
     print(f"pool speedup ({last} cache, local x2 over serial): {rows[last, 'serial']['wall'] / rows[last, 'local']['wall']:.2f}")

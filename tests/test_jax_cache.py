@@ -1,4 +1,4 @@
-"""JAX's persistent compilation cache in mfnn's processes (``mfnn._jax_cache``).
+"""JAX's persistent compilation cache in mfnn's processes (``mfnn.sweeps.jax_cache``).
 
 The cross-process tests run the same solve in two fresh Python processes sharing a temporary
 cache directory: the second must load every program the first wrote (cache hits, no new entries)
@@ -17,14 +17,14 @@ from pathlib import Path
 import jax
 import pytest
 
-from mfnn import _jax_cache
+from mfnn.sweeps import jax_cache as _jax_cache
 from mfnn.solvers import _sgd_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
 import json, sys
-from mfnn import _jax_cache
+from mfnn.sweeps import jax_cache as _jax_cache
 where = _jax_cache.enable(min_compile_seconds=0.0)   # from $MFNN_JAX_CACHE
 import jax, numpy as np
 hits = [0]

@@ -34,7 +34,7 @@ def compute_worker(name: str, point, imports: tuple = ()) -> tuple:
 
     import jax
 
-    from .. import _jax_cache
+    from ..sweeps import jax_cache as _jax_cache
     from ..errors import DivergenceError
     from .base import get
 

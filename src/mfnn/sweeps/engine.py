@@ -75,7 +75,7 @@ def _cache_hits() -> int:
 def _import(imports) -> str | None:
     import importlib
 
-    from .. import _jax_cache
+    from . import jax_cache as _jax_cache
 
     _jax_cache.enable()  # every executor's worker: the persistent compilation cache ($MFNN_JAX_CACHE)
 

@@ -5,7 +5,8 @@ and the jax/jaxlib versions) and loaded by any later process that lowers the sam
 second ``mfnn run``, every later sweep, and every sweep worker after the first one to compile a
 program skip XLA compilation (tracing and lowering still run in each process).
 
-Where it is on: the ``mfnn`` command line (every command) and every process that runs sweep points
+Where it is on: ``mfnn run`` and ``mfnn sweep`` (and ``mfnn run --executor ...``'s workers), and every
+process that runs sweep points
 (:func:`mfnn.sweeps.run_point` / ``run_points``: the local pool's workers, Dask workers, submitit
 jobs, and the driver itself with the serial executor).  ``import mfnn`` does not turn it on: a
 Python program opts in with :func:`enable` (re-exported as ``mfnn.sweeps.enable_jax_cache``).

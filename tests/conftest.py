@@ -4,7 +4,8 @@ The solvers cache their compiled blocks in memory per (problem, config), but tes
 distinct problems whose compiled programs still coincide (same shapes, same HLO), and a full XLA
 compile costs 10-20 s for the Dormand-Prince solvers on a loaded 2-core machine.  A persistent
 compilation cache keyed by the HLO makes those repeats cheap.  It lives in a temporary directory removed at
-the end of the session (set MFNN_TEST_JAX_CACHE to keep one across sessions).
+the end of the session (set MFNN_TEST_JAX_CACHE to keep one across sessions); it is exported as
+``$MFNN_JAX_CACHE`` so that the CLI and sweep workers the tests start use it too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def pytest_configure(config):
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    # mfnn's CLI and sweep workers (subprocesses) turn the cache on from $MFNN_JAX_CACHE: the same
+    # temporary directory, never the user's ~/.cache/mfnn/jax
+    os.environ["MFNN_JAX_CACHE"] = path
 
 
 def pytest_unconfigure(config):

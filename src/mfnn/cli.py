@@ -142,6 +142,9 @@ def _parse_sets(items) -> dict:
 def run_cmd(name, quick, sets, out, seed, overwrite, resume, force, no_progress, executor, workers):
     """Run experiment NAME and write config, data, figures and summary.json."""
     from . import _signals
+    from .sweeps import jax_cache as _jax_cache
+
+    _jax_cache.enable()  # compiled programs persist across runs (MFNN_JAX_CACHE=0: off)
 
     with _signals.handled():
         try:

@@ -68,6 +68,9 @@ def sweep_cmd(name, spec_file, grids, zips, seeds, quick, sets, imports, executo
               time_min, mem_gb, array_parallelism, out, force, seed_batch, no_progress):
     """Run experiment NAME over a grid of config fields and seeds (restartable: rerun to finish)."""
     from . import _signals
+    from .sweeps import jax_cache as _jax_cache
+
+    _jax_cache.enable()  # here and (through $MFNN_JAX_CACHE) in every worker; MFNN_JAX_CACHE=0: off
 
     with _signals.handled():
         try:

@@ -34,9 +34,11 @@ def compute_worker(name: str, point, imports: tuple = ()) -> tuple:
 
     import jax
 
+    from ..sweeps import jax_cache as _jax_cache
     from ..errors import DivergenceError
     from .base import get
 
+    _jax_cache.enable()
     try:
         for m in imports:
             importlib.import_module(m)

@@ -5,7 +5,8 @@ submitit), ``engine`` (:func:`run_sweep`), ``collect`` (table.parquet, dataset.n
 (one self-contained HTML page).  See docs/architecture.md, "Sweeps".
 """
 
+from .jax_cache import enable as enable_jax_cache
 from .engine import SweepResult, run_point, run_sweep
 from .spec import SweepPoint, SweepSpec
 
-__all__ = ["SweepSpec", "SweepPoint", "SweepResult", "run_sweep", "run_point"]
+__all__ = ["SweepSpec", "SweepPoint", "SweepResult", "run_sweep", "run_point", "enable_jax_cache"]

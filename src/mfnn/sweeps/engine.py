@@ -23,7 +23,9 @@ __all__ = ["run_sweep", "run_point", "run_points", "seed_jobs", "SweepResult"]
 
 _TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"  # one per jit cache miss
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # XLA compilation of one program
-_traces = {"n": 0, "compile_s": 0.0, "listening": False}
+_LOWER_EVENT = "/jax/core/compile/jaxpr_to_mlir_module_duration"  # lowering of one program
+_HIT_EVENT = "/jax/compilation_cache/cache_hits"  # an executable loaded from the persistent cache
+_traces = {"n": 0, "compile_s": 0.0, "trace_s": 0.0, "lower_s": 0.0, "hits": 0, "listening": False}
 
 
 def _count_traces() -> int:
@@ -34,22 +36,48 @@ def _count_traces() -> int:
         def listener(event, duration, **kwargs):  # noqa: ARG001
             if event == _TRACE_EVENT:
                 _traces["n"] += 1
+                _traces["trace_s"] += float(duration)
+            elif event == _LOWER_EVENT:
+                _traces["lower_s"] += float(duration)
             elif event == _COMPILE_EVENT:
                 _traces["compile_s"] += float(duration)
 
+        def hits(event, **kwargs):  # noqa: ARG001
+            if event == _HIT_EVENT:
+                _traces["hits"] += 1
+
         jax.monitoring.register_event_duration_secs_listener(listener)
+        jax.monitoring.register_event_listener(hits)
         _traces["listening"] = True
     return _traces["n"]
 
 
+def _jax_seconds() -> dict:
+    """Wall seconds this process spent tracing, lowering and compiling (or loading from the
+    persistent cache) JAX programs since counting started."""
+    _count_traces()
+    return {"trace": _traces["trace_s"], "lower": _traces["lower_s"], "compile": _traces["compile_s"]}
+
+
 def _compile_seconds() -> float:
-    """Wall seconds this process spent in XLA compilations since counting started."""
+    """Wall seconds this process spent in XLA compilations (or loading an executable from the
+    persistent cache) since counting started."""
     _count_traces()
     return _traces["compile_s"]
 
 
+def _cache_hits() -> int:
+    """Executables this process loaded from JAX's persistent compilation cache since counting started."""
+    _count_traces()
+    return _traces["hits"]
+
+
 def _import(imports) -> str | None:
     import importlib
+
+    from . import jax_cache as _jax_cache
+
+    _jax_cache.enable()  # every executor's worker: the persistent compilation cache ($MFNN_JAX_CACHE)
 
     try:
         for m in imports:
@@ -64,7 +92,9 @@ def run_point(root: str, point: dict, imports: tuple = ()) -> dict:
 
     Returns ``{"key", "status": "done" | "diverged" | "failed" | "interrupted" | "skipped",
     "seconds", "cpu_seconds" (CPU time of the process, all threads), "compile_seconds" (XLA
-    compilation), "error", "traces" (JAX traces, i.e. compilations, during the point), "pid"}``;
+    compilation), "error", "traces" (JAX traces, i.e. compilations, during the point), "cache_hits"
+    (executables loaded from JAX's persistent compilation cache instead), "jax_seconds" ({"trace",
+    "lower", "compile"}: wall seconds in each stage; "compile" includes loads from the cache), "pid"}``;
     never raises for a failure of the point itself."""
     from .store import SweepStore
 
@@ -103,20 +133,25 @@ def run_points(root: str, points: list, imports: tuple = ()) -> list:
         out = [{"key": p["key"], "status": "skipped", "seconds": 0.0, "cpu_seconds": 0.0, "error": None,
                 "traces": 0, "pid": os.getpid()} for p in done]
         traces0, comp0, t0, c0 = _count_traces(), _compile_seconds(), time.perf_counter(), time.process_time()
+        hits0, jax0 = _cache_hits(), _jax_seconds()
         try:
             given = _compute_seeds(todo) if len(todo) > 1 else {}
         except KeyboardInterrupt as e:
             return out + [{"key": p["key"], "status": "interrupted", "seconds": 0.0, "cpu_seconds": 0.0,
                            "error": str(e) or "interrupted", "traces": 0, "pid": os.getpid()} for p in todo]
         shared = [(time.perf_counter() - t0) / max(len(todo), 1), (time.process_time() - c0) / max(len(todo), 1)]
-        traces, comp = _count_traces() - traces0, _compile_seconds() - comp0
+        traces, comp, hits = _count_traces() - traces0, _compile_seconds() - comp0, _cache_hits() - hits0
+        jsec = {k: v - jax0[k] for k, v in _jax_seconds().items()}
         for p in todo:
             r = _run_locked(store, p, given.get(p["key"]))
             r["seconds"] += shared[0]
             r["cpu_seconds"] += shared[1]
             r["traces"] += traces
             r["compile_seconds"] += comp
-            traces = comp = 0
+            r["cache_hits"] += hits
+            r["jax_seconds"] = {k: v + jsec[k] for k, v in r["jax_seconds"].items()}
+            traces = comp = hits = 0
+            jsec = dict.fromkeys(jsec, 0.0)
             out.append(r)
     return out
 
@@ -157,10 +192,10 @@ def _run_locked(store, point: dict, given: dict | None = None) -> dict:
     from ..io import read_marker
 
     key = point["key"]
-    traces0, comp0 = _count_traces(), _compile_seconds()
+    traces0, comp0, hits0, jax0 = _count_traces(), _compile_seconds(), _cache_hits(), _jax_seconds()
     t0, c0 = time.perf_counter(), time.process_time()
     out = {"key": key, "status": "done", "seconds": 0.0, "cpu_seconds": 0.0, "compile_seconds": 0.0, "error": None,
-           "traces": 0, "pid": os.getpid()}
+           "traces": 0, "cache_hits": 0, "jax_seconds": dict.fromkeys(jax0, 0.0), "pid": os.getpid()}
     if store.is_done(key):
         return {**out, "status": "skipped"}
     partial = store.partial(key)
@@ -184,6 +219,8 @@ def _run_locked(store, point: dict, given: dict | None = None) -> dict:
     out["cpu_seconds"] = time.process_time() - c0
     out["compile_seconds"] = _compile_seconds() - comp0
     out["traces"] = _count_traces() - traces0
+    out["cache_hits"] = _cache_hits() - hits0
+    out["jax_seconds"] = {k: v - jax0[k] for k, v in _jax_seconds().items()}
     return out
 
 

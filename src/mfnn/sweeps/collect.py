@@ -23,7 +23,7 @@ from .store import SweepStore
 
 __all__ = ["status", "status_lines", "table", "dataset", "collect", "scalar_outputs"]
 
-META = {"experiment", "quick", "seed", "result", "sgd_diverged", "dd_diverged", "wall_seconds"}
+META = {"experiment", "quick", "seed", "result", "sgd_diverged", "dd_diverged", "wall_seconds", "machine"}
 
 
 def status(root) -> dict:

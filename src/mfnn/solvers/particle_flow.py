@@ -46,6 +46,7 @@ from .fields import choice
 __all__ = ["Phase", "ParticleFlow", "quench", "langevin_temperature"]
 
 MODES = ("sgd", "fixed", "direct")
+DRAW_BLOCK = 32  # "sgd": steps whose data are drawn in one batched call (``ParticleFlow._phase_loop``)
 
 
 class Phase(Module):
@@ -233,10 +234,12 @@ class ParticleFlow(Method):
         dt, T = jnp.asarray(phase.dt, dtype), jnp.asarray(phase.temperature, dtype)
         noisy = is_tracer(phase.temperature) or float(phase.temperature) > 0
 
-        def body(k, carry):
+        def body(k, carry, data=None):
             theta, acc = carry
             kd = jax.random.fold_in(dkey, k)
-            if self.mode == "sgd":
+            if data is not None:  # drawn ahead for a block of steps (``_phase_loop``)
+                x, y = data
+            elif self.mode == "sgd":
                 x, y = _draw(problem.task, kd, phase.batch, dtype, r)
             elif self.mode == "fixed":
                 x, y = fixed
@@ -265,6 +268,23 @@ class ParticleFlow(Method):
 
         return body
 
+    def _phase_loop(self, problem, phase, dkey, r, fixed, lo, hi, carry):
+        """Steps lo <= k < hi of one phase.  "sgd": the data of ``DRAW_BLOCK`` steps are drawn at once
+        (the same keys fold_in(dkey, k), so the same numbers), which amortizes XLA:CPU's rolled
+        threefry loops over the block (measured: ~15% of the step at n = 1024, d = 25, P = 200)."""
+        step = self._step(problem, phase, dkey, r, fixed)
+        if self.mode != "sgd":
+            return jax.lax.fori_loop(lo, hi, step, carry)
+        B, dtype = max(1, min(DRAW_BLOCK, phase.steps)), jnp.dtype(self.dtype)
+
+        def block(i, carry):
+            k0 = lo + i * B
+            draw = lambda k: _draw(problem.task, jax.random.fold_in(dkey, k), phase.batch, dtype, r)  # noqa: E731
+            xs, ys = jax.vmap(draw)(k0 + jnp.arange(B, dtype=k0.dtype))
+            return jax.lax.fori_loop(0, jnp.minimum(B, hi - k0), lambda j, c: step(k0 + j, c, (xs[j], ys[j])), carry)
+
+        return jax.lax.fori_loop(0, (hi - lo + B - 1) // B, block, carry)
+
     def segment(self, problem, state, seg):
         theta, dkeys, real_, fixed, _, _ = state
         kb = self._kbounds()
@@ -274,7 +294,7 @@ class ParticleFlow(Method):
             acc = jnp.zeros((), jnp.dtype(self.dtype))
             for j, ph in enumerate(self.phases):
                 lo, hi = jnp.clip(k0, kb[j], kb[j + 1]), jnp.clip(k0 + n, kb[j], kb[j + 1])
-                th, acc = jax.lax.fori_loop(lo, hi, self._step(problem, ph, dk, r, fx), (th, acc))
+                th, acc = self._phase_loop(problem, ph, dk, r, fx, lo, hi, (th, acc))
             return th, acc / jnp.maximum(n, 1).astype(acc.dtype)
 
         theta, bl = _over_replicas(run, theta, dkeys, real_, fixed)

@@ -1,10 +1,12 @@
 """One SGD step of RV 2018 eq. 3.1: sigmoid units c h(w.x + b) on the spherical 3-spin target.
 
-    python benchmarks/rv_step.py [--n 1024] [--d 25] [--P 200] [--steps 200] [--repeats 3] [--threads 1]
+    python benchmarks/rv_step.py [--n 1024] [--d 25] [--P 200] [--steps 200] [--repeats 3] [--threads 1] [--mfnn-runs 5]
     pip install -e ".[bench]"   # optional: torch, for the PyTorch eager row (skipped without it)
 
 Rows (microseconds per step, best of ``repeats``): mfnn (``ParticleFlow(mode="sgd")`` through
-``mfnn.solve``, saving only the step counter; data drawn inside the compiled step), a plain NumPy
+``mfnn.solve``, saving only the step counter; data drawn inside the compiled step; one solve call
+runs ``--mfnn-runs`` x ``--steps`` steps, as a training run does many, and the call's fixed setup,
+a 1-step solve, is printed under the rows), a plain NumPy
 step, the same step in PyTorch eager mode with autograd, each in float32 and float64 for 1 and 8
 realizations of a_pqr (8: vmapped in mfnn, a loop in NumPy and torch).  All three draw x on the
 sphere and evaluate the 3-spin f(x) every step.  GFLOP/s counts 4 P n d (forward GEMM + the
@@ -119,6 +121,13 @@ def mfnn_steps(n, d, P, R, dtype, steps, dt=1e-3):
     return lambda: mfnn.solve(prob, m, save)
 
 
+def mfnn_setup_ms(n, d, P, R, dtype, repeats):
+    """Milliseconds of one ``mfnn.solve`` call beyond its steps (init draw, observations, host copies):
+    a 1-step solve, best of ``repeats``."""
+    run = mfnn_steps(n, d, P, R, dtype, 1)
+    return min(_time(run) for _ in range(repeats)) * 1e3
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1024)
@@ -127,6 +136,8 @@ def main():
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="pin every implementation to this many threads (0: defaults)")
+    ap.add_argument("--mfnn-runs", type=int, default=5,
+                    help="mfnn solves this many times --steps steps per call (its per-call setup amortized as in a training run)")
     a = ap.parse_args()
     try:
         import torch  # noqa: F401
@@ -146,15 +157,18 @@ def main():
             impls = {"numpy": numpy_steps, **({"torch": torch_steps} if have_torch else {}), "mfnn": mfnn_steps}
             us = {}
             for name, make in impls.items():
-                run = make(a.n, a.d, a.P, R, dtype, steps)
+                k = steps * (a.mfnn_runs if name == "mfnn" else 1)
+                run = make(a.n, a.d, a.P, R, dtype, k)
                 if name != "mfnn":
                     make(a.n, a.d, a.P, R, dtype, 2)()  # warm-up
-                us[name] = min(_time(run) for _ in range(a.repeats)) / steps * 1e6
+                us[name] = min(_time(run) for _ in range(a.repeats)) / k * 1e6
             for name, u in us.items():
                 gf = flops(a.n, a.d, a.P, R) / u / 1e3
                 xt = f"{us['torch'] / u:8.2f}" if "torch" in us else f"{'-':>8}"
                 print(f"{np.dtype(dtype).name:8} {R:>2} {name:6} {u:10.1f} {gf:8.2f} {100 * gf / ceil:5.1f}% "
                       f"{us['numpy'] / u:8.2f} {xt}")
+            print(f"{'':8} {R:>2} mfnn: {steps * a.mfnn_runs} steps per solve call; the call's setup (a 1-step solve) "
+                  f"{mfnn_setup_ms(a.n, a.d, a.P, R, dtype, a.repeats):.1f} ms; load average {os.getloadavg()[0]:.1f}")
             if dtype is np.float32 and R == 1 and "torch" in us:
                 headline = us["torch"] / us["mfnn"]
     print(f"speedup_vs_torch: {headline:.2f}" if headline is not None else "speedup_vs_torch: n/a (torch missing)")

@@ -64,6 +64,16 @@ def test_rv_configs_refuse_bad_values():
             get(name).make_config(overrides={field: value})
 
 
+def test_spin_scaling_default_fits_the_budget_and_the_paper_schedule_is_refused():
+    """The default's quiet-machine estimate is within the issue's 20 minutes (the estimate sums the
+    calibrated rates of ``rv_pieces``: 354 s measured, 5.9 min estimated); the paper's schedule
+    (2e6 + 2e5 steps, uncapped quench) is estimated at more than a day and refused without --force."""
+    exp = get("rv-spin-scaling")
+    assert exp.estimate(exp.make_config())["seconds"] < 20 * 60
+    paper = {"dt": "0.001", "steps": "2000000", "quench_steps": "200000", "quench_batch_max": "0", "n_test": "100000"}
+    assert exp.estimate(exp.make_config(overrides=paper))["seconds"] > 24 * 3600
+
+
 @pytest.mark.slow
 def test_final_loss_decreases_with_n_at_fixed_budget():
     """Tiny problem (sigmoid units, 3-spin d = 4, fixed-sample gradient flow, same steps): the mean

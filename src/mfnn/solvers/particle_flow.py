@@ -39,13 +39,14 @@ import numpy as np
 
 from ..errors import check
 from ..numerics.pytree import Module, is_tracer, real, to_int
-from ..problem.regression import network_values, test_loss
+from ..problem.regression import Regression, network_values, test_loss
 from ._driver import Method
 from .fields import choice
 
 __all__ = ["Phase", "ParticleFlow", "quench", "langevin_temperature"]
 
 MODES = ("sgd", "fixed", "direct")
+DRAW_BLOCK = 32  # "sgd": steps whose data are drawn in one batched call (``ParticleFlow._phase_loop``)
 
 
 class Phase(Module):
@@ -89,6 +90,31 @@ def _phases(p):
     p = (p,) if isinstance(p, Phase) else tuple(p)
     check(len(p) >= 1 and all(isinstance(q, Phase) for q in p), "phases", "give one or more Phase(steps, dt, batch)")
     return p
+
+
+def _draw(task, key, batch, dtype, r):
+    """``task.sample(key, batch, dtype, r)``, except that a traced label noise of a ``Regression``
+    (every leaf is traced inside ``mfnn.solve``) draws its P normals only when it is nonzero
+    (``lax.cond``) instead of multiplying them by zero: the same numbers, same keys, and ~25% of the
+    SGD step saved at n = 1024, d = 25, P = 200 (the draw is a rolled threefry loop on XLA:CPU)."""
+    if not (isinstance(task, Regression) and is_tracer(task.noise)):
+        return task.sample(key, batch, dtype, r)
+    return _labels(task, *_inputs(task, key, batch, dtype), r)
+
+
+def _inputs(task, key, batch, dtype):
+    """The x half of ``_draw`` for a ``Regression``: (x, the key of the label noise)."""
+    kx, ky = jax.random.split(key)
+    return task.inputs.sample(kx, batch, dtype), ky
+
+
+def _labels(task, x, ky, r):
+    """The y half of ``_draw`` for a ``Regression``: f(x) plus the noise, drawn only when nonzero."""
+    dtype, noise = x.dtype, task.noise
+    y = task.target.values(x, r).astype(dtype)
+    add = lambda y: y + jnp.asarray(noise, dtype) * jax.random.normal(ky, (x.shape[0],), dtype)  # noqa: E731
+    return x, (jax.lax.cond(noise != 0, add, lambda y: y, y) if is_tracer(noise) else
+               y if float(noise) == 0.0 else add(y))
 
 
 def _over_replicas(fn, *args):
@@ -208,7 +234,8 @@ class ParticleFlow(Method):
             K = jax.vmap(jax.vmap(unit.phi, in_axes=(None, 0)), in_axes=(0, None))(theta, theta["y"])  # K[i, j]
             c = theta["c"]
             return -jnp.dot(c, f) + 0.5 / n * (c @ K @ c)
-        _, fn = network_values(problem.unit, theta, x)
+        unit = problem.unit
+        fn = unit.mean_apply(theta, x) if hasattr(unit, "mean_apply") else network_values(unit, theta, x)[1]
         return 0.5 * n * jnp.mean((y - jnp.asarray(problem.alpha, fn.dtype) * fn) ** 2)
 
     def _step(self, problem, phase, dkey, r, fixed):
@@ -217,11 +244,13 @@ class ParticleFlow(Method):
         dt, T = jnp.asarray(phase.dt, dtype), jnp.asarray(phase.temperature, dtype)
         noisy = is_tracer(phase.temperature) or float(phase.temperature) > 0
 
-        def body(k, carry):
+        def body(k, carry, data=None):
             theta, acc = carry
             kd = jax.random.fold_in(dkey, k)
-            if self.mode == "sgd":
-                x, y = problem.task.sample(kd, phase.batch, dtype, r)
+            if data is not None:  # drawn ahead for a block of steps (``_phase_loop``)
+                x, y = data
+            elif self.mode == "sgd":
+                x, y = _draw(problem.task, kd, phase.batch, dtype, r)
             elif self.mode == "fixed":
                 x, y = fixed
             else:
@@ -249,6 +278,31 @@ class ParticleFlow(Method):
 
         return body
 
+    def _phase_loop(self, problem, phase, dkey, r, fixed, lo, hi, carry):
+        """Steps lo <= k < hi of one phase.  "sgd": the data of ``DRAW_BLOCK`` steps are drawn at once
+        (the same keys fold_in(dkey, k), so the same numbers), which amortizes XLA:CPU's rolled
+        threefry loops over the block (measured: ~15% of the step at n = 1024, d = 25, P = 200)."""
+        step = self._step(problem, phase, dkey, r, fixed)
+        if self.mode != "sgd":
+            return jax.lax.fori_loop(lo, hi, step, carry)
+        B, dtype = max(1, min(DRAW_BLOCK, phase.steps)), jnp.dtype(self.dtype)
+
+        task = problem.task
+        split = isinstance(task, Regression)  # the targets f(x) per step: (B, P, d^2) temporaries avoided
+
+        def block(i, carry):
+            k0 = lo + i * B
+            keys = jax.vmap(lambda k: jax.random.fold_in(dkey, k))(k0 + jnp.arange(B, dtype=k0.dtype))
+            if split:
+                xs, kys = jax.vmap(lambda kd: _inputs(task, kd, phase.batch, dtype))(keys)
+                data = lambda j: _labels(task, xs[j], kys[j], r)  # noqa: E731
+            else:
+                xs, ys = jax.vmap(lambda kd: _draw(task, kd, phase.batch, dtype, r))(keys)
+                data = lambda j: (xs[j], ys[j])  # noqa: E731
+            return jax.lax.fori_loop(0, jnp.minimum(B, hi - k0), lambda j, c: step(k0 + j, c, data(j)), carry)
+
+        return jax.lax.fori_loop(0, (hi - lo + B - 1) // B, block, carry)
+
     def segment(self, problem, state, seg):
         theta, dkeys, real_, fixed, _, _ = state
         kb = self._kbounds()
@@ -258,7 +312,7 @@ class ParticleFlow(Method):
             acc = jnp.zeros((), jnp.dtype(self.dtype))
             for j, ph in enumerate(self.phases):
                 lo, hi = jnp.clip(k0, kb[j], kb[j + 1]), jnp.clip(k0 + n, kb[j], kb[j + 1])
-                th, acc = jax.lax.fori_loop(lo, hi, self._step(problem, ph, dk, r, fx), (th, acc))
+                th, acc = self._phase_loop(problem, ph, dk, r, fx, lo, hi, (th, acc))
             return th, acc / jnp.maximum(n, 1).astype(acc.dtype)
 
         theta, bl = _over_replicas(run, theta, dkeys, real_, fixed)

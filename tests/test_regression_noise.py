@@ -34,7 +34,8 @@ def _static_paths(key, P):
 
 
 def test_traced_noise_draws_and_agrees_with_the_static_paths():
-    """Under jit the noise leaf is a tracer: the draw stays (it cannot be skipped statically), and
+    """Under jit the noise leaf is a tracer: the draw stays in the program (inside a lax.cond: it cannot
+    be skipped statically), and
     the results equal the eager ones bit for bit at noise 0 (y + 0 g = y) and to round-off at 0.3."""
     with jax.enable_x64(True):
         _traced_paths(jax.random.PRNGKey(5), 29)

@@ -92,31 +92,6 @@ def _phases(p):
     return p
 
 
-def _draw(task, key, batch, dtype, r):
-    """``task.sample(key, batch, dtype, r)``, except that a traced label noise of a ``Regression``
-    (every leaf is traced inside ``mfnn.solve``) draws its P normals only when it is nonzero
-    (``lax.cond``) instead of multiplying them by zero: the same numbers, same keys, and ~25% of the
-    SGD step saved at n = 1024, d = 25, P = 200 (the draw is a rolled threefry loop on XLA:CPU)."""
-    if not (isinstance(task, Regression) and is_tracer(task.noise)):
-        return task.sample(key, batch, dtype, r)
-    return _labels(task, *_inputs(task, key, batch, dtype), r)
-
-
-def _inputs(task, key, batch, dtype):
-    """The x half of ``_draw`` for a ``Regression``: (x, the key of the label noise)."""
-    kx, ky = jax.random.split(key)
-    return task.inputs.sample(kx, batch, dtype), ky
-
-
-def _labels(task, x, ky, r):
-    """The y half of ``_draw`` for a ``Regression``: f(x) plus the noise, drawn only when nonzero."""
-    dtype, noise = x.dtype, task.noise
-    y = task.target.values(x, r).astype(dtype)
-    add = lambda y: y + jnp.asarray(noise, dtype) * jax.random.normal(ky, (x.shape[0],), dtype)  # noqa: E731
-    return x, (jax.lax.cond(noise != 0, add, lambda y: y, y) if is_tracer(noise) else
-               y if float(noise) == 0.0 else add(y))
-
-
 def _over_replicas(fn, *args):
     """``jax.vmap(fn)(*args)``, except that one replica runs unbatched: a leading axis of size 1
     sends XLA:CPU's float32 reductions and GEMMs down slow paths (measured 4-7x on the SGD step)."""
@@ -250,7 +225,7 @@ class ParticleFlow(Method):
             if data is not None:  # drawn ahead for a block of steps (``_phase_loop``)
                 x, y = data
             elif self.mode == "sgd":
-                x, y = _draw(problem.task, kd, phase.batch, dtype, r)
+                x, y = problem.task.sample(kd, phase.batch, dtype, r)
             elif self.mode == "fixed":
                 x, y = fixed
             else:
@@ -288,16 +263,16 @@ class ParticleFlow(Method):
         B, dtype = max(1, min(DRAW_BLOCK, phase.steps)), jnp.dtype(self.dtype)
 
         task = problem.task
-        split = isinstance(task, Regression)  # the targets f(x) per step: (B, P, d^2) temporaries avoided
+        split = isinstance(task, Regression)  # the targets f(x) per step: no (B, P, d^2) temporaries
 
         def block(i, carry):
             k0 = lo + i * B
             keys = jax.vmap(lambda k: jax.random.fold_in(dkey, k))(k0 + jnp.arange(B, dtype=k0.dtype))
             if split:
-                xs, kys = jax.vmap(lambda kd: _inputs(task, kd, phase.batch, dtype))(keys)
-                data = lambda j: _labels(task, xs[j], kys[j], r)  # noqa: E731
+                xs, kys = jax.vmap(lambda kd: task.sample_inputs(kd, phase.batch, dtype))(keys)
+                data = lambda j: (xs[j], task.labels(xs[j], kys[j], r))  # noqa: E731
             else:
-                xs, ys = jax.vmap(lambda kd: _draw(task, kd, phase.batch, dtype, r))(keys)
+                xs, ys = jax.vmap(lambda kd: task.sample(kd, phase.batch, dtype, r))(keys)
                 data = lambda j: (xs[j], ys[j])  # noqa: E731
             return jax.lax.fori_loop(0, jnp.minimum(B, hi - k0), lambda j, c: step(k0 + j, c, data(j)), carry)
 

@@ -230,10 +230,7 @@ def measure_peer(name, *, steps, seconds, repeats):
     W0, X, Y = peer_data(steps)
     run = _peer_runner(name, W0, X, Y)
 
-    def timed(n):
-        t0 = time.perf_counter()
-        run(n)
-        return time.perf_counter() - t0
+    timed = lambda n: _timed(lambda: run(n))  # noqa: E731
 
     timed(SHORT), timed(steps)  # warm-up
     for _ in range(3):  # a run disturbed by other load can make the difference meaningless
@@ -348,19 +345,17 @@ def cpu_per_step(name, prob, steps, repeats=3):
         W0, X, Y = peer_data(steps)
         run = _peer_runner(name, W0, X, Y)
 
-    def cpu(n):
-        c0 = time.process_time()
-        run(n)
-        return time.process_time() - c0
+    cpu = lambda n: _timed(lambda: run(n), time.process_time)  # noqa: E731
 
     cpu(SHORT), cpu(steps)  # warm-up (compiles)
     return (min(cpu(steps) for _ in range(repeats)) - min(cpu(SHORT) for _ in range(repeats))) / (steps - SHORT)
 
 
-def _timed(f):
-    t0 = time.perf_counter()
+def _timed(f, clock=time.perf_counter):
+    """Seconds of ``f()`` on ``clock`` (wall: ``time.perf_counter``; CPU: ``time.process_time``)."""
+    t0 = clock()
     f()
-    return time.perf_counter() - t0
+    return clock() - t0
 
 
 def main():

@@ -51,10 +51,9 @@ KINDS = {PiecewiseLinear: 0, Tanh: 1, Sigmoid: 2, Erf: 3}
 # pipeline gained nothing measurable and was dropped)
 DRAW = 1024
 DRAW_TAIL = 64
-# sample the next draw in the iteration of the running kernel call (independent of it); off:
-# measured (load 7-9, best of 8, 10240 steps) 4.03 vs 4.15 and 4.00 vs 6.55 us/step wall, with
-# wall = CPU time, i.e. XLA's CPU runtime did not overlap the two, and it samples one unused draw
-PIPELINE = False
+# (drawing the next call's data in the iteration of the running call, a software pipeline, was
+# measured at load 7-9: 4.03 vs 4.15 and 4.00 vs 6.55 us/step wall with wall = CPU time, i.e.
+# XLA's CPU runtime did not overlap the two; dropped)
 # steps per pass over W (two-level blocking in the kernel: batch 1, no weight decay, w trained;
 # 1 = one pass per step, the path for every other case)
 FUSE = 2
@@ -247,10 +246,9 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None, fuse=N
     eps, xi, B = config.eps, config.xi, config.batch_size
     L = int(draw) if draw is not None else DRAW
     L2 = min(L, DRAW_TAIL)
-    nthreads = int(threads) if threads is not None else int(os.environ.get("MFNN_SGD_THREADS", os.cpu_count() or 1))
     attrs = dict(kind=np.int64(KINDS[type(unit.activation)]), batch=np.int64(B),
                  tr_w=np.int64("w" in trained), tr_a=np.int64("a" in trained), tr_b=np.int64("b" in trained),
-                 decay=np.int64(bool(config.decay)), threads=np.int64(max(1, nthreads)),
+                 decay=np.int64(bool(config.decay)), threads=np.int64(_threads(threads)),
                  fuse=np.int64(FUSE if fuse is None else fuse))
     d = problem.d
 
@@ -272,24 +270,12 @@ def make_kernel_advance(problem, config, key, *, draw=None, threads=None, fuse=N
             return X.reshape(size * B, d), Y.reshape(size * B), S
 
         def blocks(th, start, count, size):
-            """``count`` kernel calls of ``size`` steps from step k0 + start (the last one partial).
-
-            Software pipeline (PIPELINE): the data of call i + 1 are drawn in the iteration of
-            call i and do not depend on it, so XLA's CPU runtime may run the sampling on one core
-            while the kernel runs on the other."""
-            def run_call(th, i, dat):
+            """``count`` kernel calls of ``size`` steps from step k0 + start (the last one partial)."""
+            def run_call(i, th):
                 n_i = jnp.minimum(n - start - i * size, size).astype(jnp.int64)
-                return tuple(call(*th, *dat, n_i, params, pieces, **attrs))
+                return tuple(call(*th, *data(start, i, size), n_i, params, pieces, **attrs))
 
-            if not PIPELINE:
-                return jax.lax.fori_loop(0, count, lambda i, th: run_call(th, i, data(start, i, size)), th)
-
-            def body(i, carry):
-                th, dat = carry
-                return run_call(th, i, dat), data(start, i + 1, size)
-
-            th, _ = jax.lax.fori_loop(0, count, body, (th, data(start, 0, size)))
-            return th
+            return jax.lax.fori_loop(0, count, run_call, th)
 
         # full draws of L steps, then the rest in draws of L_TAIL (no sampling of unused steps
         # beyond L_TAIL - 1 when save intervals are short)
